@@ -1,0 +1,255 @@
+"""Value classes shared by the reader, the digest and the renderers.
+
+A ``Frame`` is one code location; a ``StackStat`` is the estimate for one call stack (leaf
+first, like tracemalloc's tracebacks are most-recent-first); a ``Snapshot`` is a set of
+``StackStat`` with the queries a person asks of it (tracemalloc-like statistics, top sites,
+comparison) and the renderers (flame graph, flow graph, exports) as methods.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
+
+if TYPE_CHECKING:  # renderers are imported lazily by the methods below
+    import graphviz
+
+__all__ = ["Frame", "StackStat", "Statistic", "StatisticDiff", "Snapshot"]
+
+StatisticKey = Literal["lineno", "function", "traceback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One code location.
+
+    ``cell`` is ``"In [N]"`` when the code came from a notebook cell (then ``source`` is the
+    text of that line when the profile kept the cell's source), else ``None``.
+    """
+
+    filename: str
+    function: str
+    line: int
+    cell: str | None = None
+    source: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``file:line``, or ``In [N], line L`` for a notebook cell."""
+        if self.cell is not None:
+            return f"{self.cell}, line {self.line}"
+        return f"{self.filename}:{self.line}"
+
+    @property
+    def label(self) -> str:
+        """How the frame is named everywhere: ``function (file:line)`` or ``In [N], line L``."""
+        if self.cell is not None:
+            if self.function in ("<module>", "<cell line: 0>") or self.function.startswith("<cell"):
+                return self.location
+            return f"{self.function} ({self.location})"
+        return f"{self.function} ({self.filename}:{self.line})"
+
+
+@dataclass(frozen=True, slots=True)
+class StackStat:
+    """Estimated bytes and objects for one stack (``stack[0]`` is the allocating frame).
+
+    ``samples`` is how many sampled events contributed; ``variance`` is the estimator's
+    variance in bytes squared (sum over samples of ``w * (w - s)``), the source of error bars.
+    """
+
+    stack: tuple[Frame, ...]
+    bytes: float
+    objects: float
+    samples: int
+    variance: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Statistic:
+    """Bytes grouped by a key (tracemalloc's ``Statistic``)."""
+
+    key: tuple[Frame, ...]
+    bytes: float
+    objects: float
+    error: float
+
+    @property
+    def label(self) -> str:
+        return self.key[0].label if self.key else "<no Python frame>"
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticDiff:
+    """Difference of one key between two snapshots (tracemalloc's ``StatisticDiff``)."""
+
+    key: tuple[Frame, ...]
+    bytes: float
+    bytes_diff: float
+    objects: float
+    objects_diff: float
+
+    @property
+    def label(self) -> str:
+        return self.key[0].label if self.key else "<no Python frame>"
+
+
+_NO_FRAME: tuple[Frame, ...] = ()
+
+
+def _group_key(stack: tuple[Frame, ...], key: StatisticKey) -> tuple[Frame, ...]:
+    if key == "traceback":
+        return stack
+    if not stack:
+        return _NO_FRAME
+    leaf = stack[0]
+    if key == "lineno":
+        return (leaf,)
+    if key == "function":
+        return (Frame(leaf.filename, leaf.function, 0, leaf.cell, None),)
+    raise ValueError(f"key must be 'lineno', 'function' or 'traceback', not {key!r}")
+
+
+class Snapshot:
+    """Estimated live (or allocated, or freed) bytes per stack.
+
+    ``entries`` hold one ``StackStat`` per distinct stack. ``title`` says what the snapshot
+    measures (e.g. ``live at 12.3 s``); renderers show it.
+    """
+
+    __slots__ = ("entries", "title", "time")
+
+    def __init__(self, entries: Iterable[StackStat], title: str = "", time: float | None = None):
+        self.entries: list[StackStat] = [e for e in entries if e.bytes != 0 or e.objects != 0]
+        self.title = title
+        self.time = time
+
+    def __repr__(self) -> str:
+        return (
+            f"<Snapshot {self.title!r}: {_fmt_bytes(self.total)} ± {_fmt_bytes(self.error)} "
+            f"in {len(self.entries)} stacks>"
+        )
+
+    @property
+    def total(self) -> float:
+        """Estimated bytes, all stacks."""
+        return math.fsum(e.bytes for e in self.entries)
+
+    @property
+    def objects(self) -> float:
+        """Estimated number of blocks, all stacks."""
+        return math.fsum(e.objects for e in self.entries)
+
+    @property
+    def error(self) -> float:
+        """One-sigma sampling error of ``total`` in bytes (0 when every allocation was traced)."""
+        return math.sqrt(max(0.0, math.fsum(e.variance for e in self.entries)))
+
+    def statistics(self, key: StatisticKey = "lineno") -> list[Statistic]:
+        """Bytes grouped by ``key``, largest first, like ``tracemalloc.Snapshot.statistics``."""
+        groups: dict[tuple[Frame, ...], list[float]] = {}
+        for e in self.entries:
+            acc = groups.setdefault(_group_key(e.stack, key), [0.0, 0.0, 0.0])
+            acc[0] += e.bytes
+            acc[1] += e.objects
+            acc[2] += e.variance
+        stats = [
+            Statistic(k, b, o, math.sqrt(max(0.0, v))) for k, (b, o, v) in groups.items()
+        ]
+        stats.sort(key=lambda s: (-abs(s.bytes), s.label))
+        return stats
+
+    def top(self, n: int = 10, key: StatisticKey = "lineno") -> list[Statistic]:
+        """The ``n`` largest groups by ``key``."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, not {n!r}")
+        return self.statistics(key)[:n]
+
+    def compare_to(self, other: Snapshot, key: StatisticKey = "lineno") -> list[StatisticDiff]:
+        """Per-key difference ``self - other``, largest change first."""
+        if not isinstance(other, Snapshot):
+            raise TypeError(f"compare_to needs a Snapshot, not {type(other).__name__}")
+        mine = {s.key: s for s in self.statistics(key)}
+        theirs = {s.key: s for s in other.statistics(key)}
+        diffs = []
+        for k in mine.keys() | theirs.keys():
+            a, b = mine.get(k), theirs.get(k)
+            ab, ao = (a.bytes, a.objects) if a else (0.0, 0.0)
+            bb, bo = (b.bytes, b.objects) if b else (0.0, 0.0)
+            diffs.append(StatisticDiff(k, ab, ab - bb, ao, ao - bo))
+        diffs.sort(key=lambda d: (-abs(d.bytes_diff), -abs(d.bytes), d.label))
+        return diffs
+
+    # Renderers: each lives in its own module, imported only when asked for.
+
+    def flame_html(self, *, title: str | None = None) -> str:
+        """A self-contained HTML flame graph (no network): click to zoom, hover, search."""
+        from .flame import flame_html
+
+        return flame_html(self, title=title)
+
+    def collapsed(self) -> str:
+        """Brendan Gregg's folded stacks (root first, ``;``-separated, bytes as the count)."""
+        from .flame import collapsed
+
+        return collapsed(self)
+
+    def speedscope_json(self) -> str:
+        """The snapshot as a speedscope document (JSON text)."""
+        from .flame import speedscope_json
+
+        return speedscope_json(self)
+
+    def write_pprof(self, path: str) -> str:
+        """Write a gzipped pprof profile (objects/count, space/bytes); returns the path."""
+        from .pprof import write_pprof
+
+        return write_pprof(self, path)
+
+    def flow_graph(self, **options: object) -> graphviz.Digraph:
+        """The flow graph of this snapshot as a ``graphviz.Digraph`` (see ``graph.flow_graph``)."""
+        from .graph import flow_graph
+
+        return flow_graph(self, **options)  # type: ignore[arg-type]
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{_html_escape(s.label)}</td><td style='text-align:right'>"
+            f"{_fmt_bytes(s.bytes)}</td><td style='text-align:right'>{s.objects:,.0f}</td></tr>"
+            for s in self.top(10)
+        )
+        return (
+            f"<div><b>{_html_escape(self.title or 'Snapshot')}</b>: {_fmt_bytes(self.total)} "
+            f"± {_fmt_bytes(self.error)}<table><tr><th>site</th><th>bytes</th><th>objects</th>"
+            f"</tr>{rows}</table></div>"
+        )
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _fmt_bytes(n: float) -> str:
+    """Human-readable bytes with binary prefixes: ``1.5 MiB``."""
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def merge_stacks(entries: Sequence[StackStat]) -> list[StackStat]:
+    """Combine entries with equal stacks (sums bytes, objects, samples and variance)."""
+    acc: dict[tuple[Frame, ...], list[float]] = {}
+    for e in entries:
+        a = acc.setdefault(e.stack, [0.0, 0.0, 0.0, 0.0])
+        a[0] += e.bytes
+        a[1] += e.objects
+        a[2] += e.samples
+        a[3] += e.variance
+    return [StackStat(k, b, o, int(s), v) for k, (b, o, s, v) in acc.items()]
