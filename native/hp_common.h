@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/* Shared definitions of the sampling engine: error codes, branch hints, the thread-local
+ * storage model, the monotonic clock and the allocator our own state comes from.
+ * Nothing here touches the Python C API. */
+#ifndef HP_COMMON_H
+#define HP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Engine functions return 0 or one of these negative codes; hp_module.c maps them to
+ * Python exceptions through hp_strerror(). */
+typedef enum {
+    HP_OK = 0,
+    HP_ENOMEM = -1,      /* our own allocation failed */
+    HP_EIO = -2,         /* writing the log failed (errno kept by the caller) */
+    HP_EINVAL = -3,      /* a bad argument */
+    HP_ESTATE = -4,      /* started while running, stopped while stopped */
+    HP_EOPEN = -5,       /* the log file could not be created */
+    HP_ETHREAD = -6,     /* the flush thread could not be started */
+    HP_ENOTSUP = -7,     /* not available on this build or runtime */
+} hp_error_t;
+
+/* Returns a static, human-readable description of an hp_error_t. */
+const char *hp_strerror(int code);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The hot-path counters live in static TLS: a shared library's default TLS model goes through
+ * __tls_get_addr, which costs 2.5x the decrement itself (DESIGN.md, cost floor). */
+#define HP_TLS __thread __attribute__((tls_model("initial-exec")))
+#define HP_EXPORT __attribute__((visibility("default")))
+#else
+#define HP_LIKELY(x) (x)
+#define HP_UNLIKELY(x) (x)
+#define HP_TLS _Thread_local
+#define HP_EXPORT
+#endif
+
+/* CLOCK_MONOTONIC in nanoseconds. Safe inside a hook (no allocation). */
+static inline uint64_t hp_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME in nanoseconds since the Unix epoch. */
+static inline uint64_t hp_wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Hash of a 64-bit value (the finaliser of MurmurHash3): spreads pointers, whose low bits are
+ * zero by alignment, over a table index. */
+static inline uint64_t hp_mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+/* Sampling modes, as written in the log header. */
+typedef enum {
+    HP_MODE_BYTES = 0,   /* exponential byte gaps with mean `rate` */
+    HP_MODE_SIZES = 1,   /* per-size-bucket probabilities (heapprof) */
+    HP_MODE_ALL = 2,     /* every allocation */
+} hp_mode_t;
+
+/* Allocator domains, as written in ALLOC records. */
+typedef enum {
+    HP_DOMAIN_RAW = 0,
+    HP_DOMAIN_MEM = 1,
+    HP_DOMAIN_OBJ = 2,
+    HP_DOMAIN_NUMPY = 3,
+} hp_domain_t;
+
+#define HP_MAX_BUCKETS 64
+#define HP_MAX_FRAMES_LIMIT 4096
+
+#endif /* HP_COMMON_H */

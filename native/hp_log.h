@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/* The log writer: an append-only file in the format of docs/format.md, a buffer in front of it,
+ * and a flush thread that writes the buffer at least every 100 ms and records the process RSS
+ * every 10 ms, so another thread or process can follow the file while it grows.
+ *
+ * One mutex, "the hp_log lock", guards the buffer, the file, the writer's clock and every table
+ * of the profiler (hp_hooks.c). It is the only lock of the engine. Whoever holds it never waits
+ * for the GIL, so a thread holding the GIL may take it. Functions suffixed _unlocked need it held.
+ * A write error (disk full, I/O error) turns the writer off: hp_log_errno() tells why, nothing
+ * more is written, and what reached the file stays readable. */
+#ifndef HP_LOG_H
+#define HP_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hp_common.h"
+
+#define HP_FORMAT_MAJOR 1
+#define HP_FORMAT_MINOR 0
+
+enum {
+    HP_TAG_STRING = 0x01,
+    HP_TAG_FRAME = 0x02,
+    HP_TAG_STACK = 0x03,
+    HP_TAG_THREAD = 0x04,
+    HP_TAG_ALLOC = 0x10,
+    HP_TAG_FREE = 0x11,
+    HP_TAG_RSS = 0x12,
+    HP_TAG_MARKER = 0x13,
+    HP_TAG_META = 0x14,
+    HP_TAG_TRAILER = 0x7F,
+};
+
+#define HP_MAX_VARINT 10
+#define HP_MAX_STRING (1u << 20)
+
+typedef struct {
+    uint64_t allocs_seen;      /* allocations the hooks saw (all, sampled or not) */
+    uint64_t bytes_seen;       /* their bytes */
+    uint64_t samples;          /* ALLOC records written */
+    uint64_t frees_recorded;   /* FREE records written */
+    uint64_t dropped;          /* sampled events lost (our allocation failed, writer off) */
+    uint64_t stacks;           /* distinct stacks */
+    uint64_t frames;           /* distinct frames */
+    uint64_t truncated_stacks; /* stacks cut at max_frames */
+} hp_counters_t;
+
+typedef struct {
+    const char *python_version;
+    hp_mode_t mode;
+    uint64_t rate;
+    int n_buckets;
+    const uint64_t *thresholds;
+    const double *probabilities;
+    uint32_t max_frames;
+    uint64_t seed;
+} hp_log_settings_t;
+
+/* Creates the file (mode 0600, O_EXCL when `exclusive`, never following a symlink), writes the
+ * header and starts the flush thread. Returns 0, HP_EOPEN (errno set), HP_ENOMEM or HP_ETHREAD.
+ * Not hook-safe; call with the hooks not yet installed. */
+int hp_log_open(const char *path, int exclusive, const hp_log_settings_t *settings);
+
+/* Writes the trailer, flushes, stops the flush thread and closes the file. Returns 0 or HP_EIO
+ * (the file is closed in every case). Not hook-safe. */
+int hp_log_close(const hp_counters_t *counters);
+
+/* In a forked child: forget the parent's file and buffer without writing them, and make the
+ * lock usable again. Hook-safe (no locking). */
+void hp_log_forget_in_child(void);
+
+void hp_log_lock(void);
+void hp_log_unlock(void);
+/* For pthread_atfork: take the lock before fork, release it in the parent. */
+
+/* 1 while the file is open and no write has failed. Read under the lock. */
+int hp_log_writable_unlocked(void);
+/* errno of the write that failed, 0 if none. Any thread. */
+int hp_log_errno(void);
+
+/* Room for a record of at most `n` bytes in the buffer (flushing first if needed), or NULL if the
+ * writer is off. Finish with hp_log_commit_unlocked(written). Hook-safe. */
+uint8_t *hp_log_reserve_unlocked(size_t n);
+void hp_log_commit_unlocked(size_t written);
+
+/* The dt field of a timed record written now: ns since the previous timed record. The clock is
+ * read under the lock, so records in the file are in time order. Hook-safe. */
+uint64_t hp_log_dt_unlocked(void);
+
+/* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
+int hp_log_flush_unlocked(void);
+
+/* Encodes v as a varint at p; returns the bytes written (1..10). */
+static inline size_t hp_put_varint(uint8_t *p, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Writes a record with a byte-string payload (STRING, MARKER, META helpers). Hook-safe. */
+int hp_log_string_unlocked(uint32_t id, const char *text, size_t len);
+/* A MARKER (kind, label) or META (key, value) record; they take the lock themselves. */
+int hp_log_marker(uint64_t kind, const char *label, size_t len);
+int hp_log_meta(const char *key, size_t key_len, const char *value, size_t value_len);
+
+/* The most recent RSS reading in bytes (0 before the first). Any thread. */
+uint64_t hp_log_last_rss(void);
+
+#endif /* HP_LOG_H */

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/* heapprof_nb._native: the binding of the engine. Converts arguments and results, maps engine
+ * error codes to exceptions, and nothing else: every method forwards to hp_hooks / hp_numpy.
+ * The Python layer (heapprof_nb/_api.py) validates user input first, so errors here are for
+ * states it cannot see (a failed write, an unopenable file). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+
+#include "hp_hooks.h"
+#include "hp_numpy.h"
+
+/* The one place engine codes become exceptions. Returns NULL for use in a return statement. */
+static PyObject *set_error(int code, const char *path) {
+    switch (code) {
+    case HP_ENOMEM:
+        return PyErr_NoMemory();
+    case HP_EOPEN:
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    case HP_EIO: {
+        int err = hp_log_errno();
+        errno = err ? err : EIO;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    case HP_EINVAL:
+        PyErr_SetString(PyExc_ValueError, hp_strerror(code));
+        return NULL;
+    case HP_ENOTSUP:
+        PyErr_SetString(PyExc_NotImplementedError, hp_strerror(code));
+        return NULL;
+    default:
+        PyErr_SetString(PyExc_RuntimeError, hp_strerror(code));
+        return NULL;
+    }
+}
+
+static PyObject *counters_dict(const hp_counters_t *c) {
+    return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "allocs_seen", (unsigned long long)c->allocs_seen,
+                         "bytes_seen", (unsigned long long)c->bytes_seen, "samples",
+                         (unsigned long long)c->samples, "frees_recorded",
+                         (unsigned long long)c->frees_recorded, "dropped",
+                         (unsigned long long)c->dropped, "stacks", (unsigned long long)c->stacks,
+                         "frames", (unsigned long long)c->frames, "truncated_stacks",
+                         (unsigned long long)c->truncated_stacks);
+}
+
+PyDoc_STRVAR(start_doc,
+"start(path, exclusive, python_version, mode, rate, thresholds, probabilities, max_frames, seed)\n"
+"--\n\nOpen the log at path and install the hooks. Arguments are validated by heapprof_nb.start.");
+
+static PyObject *native_start(PyObject *self, PyObject *args) {
+    const char *path, *python_version;
+    int exclusive, mode;
+    unsigned long long rate, seed;
+    PyObject *thresholds_obj, *probabilities_obj;
+    unsigned int max_frames;
+    if (!PyArg_ParseTuple(args, "spsiKOOIK:start", &path, &exclusive, &python_version, &mode,
+                          &rate, &thresholds_obj, &probabilities_obj, &max_frames, &seed)) {
+        return NULL;
+    }
+    uint64_t thresholds[HP_MAX_BUCKETS];
+    double probabilities[HP_MAX_BUCKETS];
+    PyObject *t = PySequence_Fast(thresholds_obj, "thresholds must be a sequence");
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *p = PySequence_Fast(probabilities_obj, "probabilities must be a sequence");
+    if (p == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(t);
+    if (n > HP_MAX_BUCKETS || n != PySequence_Fast_GET_SIZE(p)) {
+        Py_DECREF(t);
+        Py_DECREF(p);
+        PyErr_SetString(PyExc_ValueError, "thresholds and probabilities must match, at most 64");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        thresholds[i] = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(t, i));
+        probabilities[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(p, i));
+        if (PyErr_Occurred()) {
+            Py_DECREF(t);
+            Py_DECREF(p);
+            return NULL;
+        }
+    }
+    Py_DECREF(t);
+    Py_DECREF(p);
+    hp_log_settings_t settings = {
+        .python_version = python_version,
+        .mode = (hp_mode_t)mode,
+        .rate = rate,
+        .n_buckets = (int)n,
+        .thresholds = thresholds,
+        .probabilities = probabilities,
+        .max_frames = max_frames,
+        .seed = seed,
+    };
+    int rc = hp_profile_start(path, exclusive, &settings);
+    if (rc != HP_OK) {
+        return set_error(rc, path);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *native_stop(PyObject *self, PyObject *unused) {
+    hp_counters_t c;
+    int rc = hp_profile_stop(&c);
+    if (rc != HP_OK) {
+        return set_error(rc, NULL);
+    }
+    return counters_dict(&c);
+}
+
+static PyObject *native_is_running(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(hp_profile_running());
+}
+
+static PyObject *native_counters(PyObject *self, PyObject *unused) {
+    hp_counters_t c;
+    hp_profile_counters(&c);
+    return counters_dict(&c);
+}
+
+static PyObject *native_mark(PyObject *self, PyObject *args) {
+    unsigned long long kind;
+    const char *label;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "Ks#:mark", &kind, &label, &len)) {
+        return NULL;
+    }
+    if (!hp_profile_running()) {
+        PyErr_SetString(PyExc_RuntimeError, "no profile is running");
+        return NULL;
+    }
+    int rc = hp_log_marker(kind, label, (size_t)len);
+    return rc == HP_OK ? Py_NewRef(Py_None) : set_error(rc, NULL);
+}
+
+static PyObject *native_meta(PyObject *self, PyObject *args) {
+    const char *key, *value;
+    Py_ssize_t key_len, value_len;
+    if (!PyArg_ParseTuple(args, "s#s#:meta", &key, &key_len, &value, &value_len)) {
+        return NULL;
+    }
+    if (!hp_profile_running()) {
+        PyErr_SetString(PyExc_RuntimeError, "no profile is running");
+        return NULL;
+    }
+    int rc = hp_log_meta(key, (size_t)key_len, value, (size_t)value_len);
+    return rc == HP_OK ? Py_NewRef(Py_None) : set_error(rc, NULL);
+}
+
+static PyObject *native_hook_numpy(PyObject *self, PyObject *unused) {
+    int rc = hp_numpy_install();
+    if (rc < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *native_numpy_hooked(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(hp_numpy_installed());
+}
+
+static PyObject *native_stats_start(PyObject *self, PyObject *unused) {
+    int rc = hp_stats_start();
+    return rc == HP_OK ? Py_NewRef(Py_None) : set_error(rc, NULL);
+}
+
+static PyObject *native_stats_running(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(hp_stats_running());
+}
+
+static PyObject *tuple_of_u64(const uint64_t *values, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(values[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyObject *native_stats_stop(PyObject *self, PyObject *unused) {
+    hp_stats_result_t r;
+    int rc = hp_stats_stop(&r);
+    if (rc != HP_OK) {
+        return set_error(rc, NULL);
+    }
+    PyObject *counts = tuple_of_u64(r.counts, HP_STATS_BUCKETS);
+    PyObject *bytes = counts ? tuple_of_u64(r.bytes, HP_STATS_BUCKETS) : NULL;
+    if (bytes == NULL) {
+        Py_XDECREF(counts);
+        return NULL;
+    }
+    return Py_BuildValue("(NNK)", counts, bytes, (unsigned long long)r.elapsed_ns);
+}
+
+static PyObject *native_write_errno(PyObject *self, PyObject *unused) {
+    return PyLong_FromLong(hp_log_errno());
+}
+
+static PyObject *native_last_rss(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(hp_log_last_rss());
+}
+
+static PyMethodDef native_methods[] = {
+    {"start", native_start, METH_VARARGS, start_doc},
+    {"stop", native_stop, METH_NOARGS, "stop() -> counters dict\n--\n\nStop the running profile."},
+    {"is_running", native_is_running, METH_NOARGS, "True while a profile runs."},
+    {"counters", native_counters, METH_NOARGS, "The running profile's counters."},
+    {"mark", native_mark, METH_VARARGS, "mark(kind, label): write a MARKER record."},
+    {"meta", native_meta, METH_VARARGS, "meta(key, value): write a META record."},
+    {"hook_numpy", native_hook_numpy, METH_NOARGS, "Wrap NumPy's default data allocator."},
+    {"numpy_hooked", native_numpy_hooked, METH_NOARGS, "True while NumPy's allocator is wrapped."},
+    {"stats_start", native_stats_start, METH_NOARGS, "Start counting allocation sizes."},
+    {"stats_stop", native_stats_stop, METH_NOARGS, "stats_stop() -> (counts, bytes, elapsed_ns)"},
+    {"stats_running", native_stats_running, METH_NOARGS, "True while stats mode runs."},
+    {"write_errno", native_write_errno, METH_NOARGS, "errno of a failed log write, or 0."},
+    {"last_rss", native_last_rss, METH_NOARGS, "The last RSS reading in bytes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int native_exec(PyObject *m) {
+    if (hp_hooks_init() != HP_OK) {
+        PyErr_SetString(PyExc_RuntimeError, "heapprof_nb: could not register fork handlers");
+        return -1;
+    }
+    if (PyModule_AddIntConstant(m, "FORMAT_MAJOR", HP_FORMAT_MAJOR) < 0 ||
+        PyModule_AddIntConstant(m, "FORMAT_MINOR", HP_FORMAT_MINOR) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_FRAMES_LIMIT", HP_MAX_FRAMES_LIMIT) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_BUCKETS", HP_MAX_BUCKETS) < 0 ||
+        PyModule_AddIntConstant(m, "STATS_BUCKETS", HP_STATS_BUCKETS) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot native_slots[] = {
+    {Py_mod_exec, native_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "heapprof_nb._native",
+    .m_doc = "The heapprof_nb sampling engine (private; use heapprof_nb).",
+    .m_size = 0,
+    .m_methods = native_methods,
+    .m_slots = native_slots,
+};
+
+PyMODINIT_FUNC PyInit__native(void);
+
+PyMODINIT_FUNC PyInit__native(void) {
+    return PyModuleDef_Init(&native_module);
+}

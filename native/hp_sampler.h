@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/* Which allocations to sample, and with what weight.
+ *
+ * Byte sampling (mode HP_MODE_BYTES, after tcmalloc and Go): every thread keeps a countdown of
+ * bytes. An allocation of s bytes subtracts s; when the countdown would go below zero the
+ * allocation is sampled and a fresh gap is drawn from an exponential distribution with mean R
+ * (-R ln U). Because the exponential is memoryless, the countdown left before any allocation is
+ * itself Exp(R), so each allocation is sampled independently with probability
+ *     p(s) = 1 - exp(-s/R)
+ * and weighting each sample by s/p bytes (1/p objects) makes every sum an unbiased estimate of the
+ * true sum. Its variance for a set of live blocks is sum(s^2 (1-p)/p), about R*B for B bytes of
+ * small blocks: one sigma is sqrt(R/B) relative, e.g. 2.5% of 100 MB at R = 64 KiB. The weight is
+ * applied per sample by the readers (docs/format.md, Weights), never after aggregation.
+ *
+ * Per-size probabilities (HP_MODE_SIZES, heapprof): an allocation falls in the bucket of the
+ * largest threshold <= s and is sampled with that bucket's probability p; weight s/p. Instead of a
+ * random draw per allocation, each thread counts down a geometric number of allocations per bucket,
+ * which is the same distribution at the cost of a decrement.
+ *
+ * HP_MODE_ALL samples everything with weight s (exact mode, `rate=1`).
+ *
+ * A run's settings change only while no hook is installed (hp_sampler_configure); the epoch they
+ * carry makes every thread draw a fresh gap under the new settings on its next allocation, so no
+ * gap drawn under an old rate leaks into a new run.
+ */
+#ifndef HP_SAMPLER_H
+#define HP_SAMPLER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "hp_common.h"
+
+/* Slow-path state of one thread: allocated on its first slow path, freed at thread exit.
+ * Thread-local: only its own thread touches it, except hp_sampler_fork_child. */
+typedef struct hp_thread {
+    uint64_t rng[4];                          /* xoshiro256** state */
+    uint32_t log_index;                       /* index in the current log, 0 = not yet written */
+    uint32_t log_run;                         /* which run log_index belongs to */
+    uint32_t size_epoch;                      /* epoch the bucket countdowns were drawn in */
+    uint32_t rng_epoch;                       /* epoch the generator was seeded in */
+    int64_t size_countdown[HP_MAX_BUCKETS];   /* allocations to skip per bucket (mode SIZES) */
+} hp_thread_t;
+
+/* The hot-path part, in static TLS (see HP_TLS). */
+typedef struct {
+    int64_t countdown;    /* bytes until the next sample (mode BYTES) */
+    uint32_t epoch;       /* hp_sampler_epoch the countdown was drawn in */
+    uint32_t busy;        /* nonzero while this thread is inside a hook's own work */
+    hp_thread_t *thread;  /* slow-path state, NULL until needed */
+} hp_tls_t;
+
+extern HP_TLS hp_tls_t hp_tls;
+
+/* Settings of the current run. Written by hp_sampler_configure with no hook installed, read by
+ * hooks; the epoch is bumped last (release) and read with acquire on the slow path. */
+typedef struct {
+    hp_mode_t mode;
+    uint64_t rate;
+    int n_buckets;
+    uint64_t thresholds[HP_MAX_BUCKETS];
+    double probabilities[HP_MAX_BUCKETS];
+    double log1m_p[HP_MAX_BUCKETS];           /* ln(1 - p), for geometric gaps */
+    uint64_t seed;
+} hp_sampler_config_t;
+
+extern hp_sampler_config_t hp_sampler_config;
+extern _Atomic uint32_t hp_sampler_epoch;
+
+/* Validates and installs settings for the next run; HP_EINVAL if they are malformed (rate 0,
+ * thresholds not increasing, a probability outside (0, 1], too many buckets).
+ * Call only with no hook installed. Not hook-safe. */
+int hp_sampler_configure(hp_mode_t mode, uint64_t rate, int n_buckets, const uint64_t *thresholds,
+                         const double *probabilities, uint64_t seed);
+
+/* The slow path of hp_sampler_should_sample: returns 1 if the allocation is sampled. Hook-safe. */
+int hp_sampler_slow(uint64_t size);
+
+/* Returns 1 if an allocation of `size` bytes is to be sampled. Hook-safe; the common case is a
+ * TLS decrement and two compares. */
+static inline int hp_sampler_should_sample(uint64_t size) {
+    if (HP_LIKELY(hp_sampler_config.mode == HP_MODE_BYTES)) {
+        int64_t left = hp_tls.countdown - (int64_t)size;
+        if (HP_LIKELY(left >= 0 &&
+                      hp_tls.epoch == atomic_load_explicit(&hp_sampler_epoch, memory_order_relaxed))) {
+            hp_tls.countdown = left;
+            return 0;
+        }
+    }
+    return hp_sampler_slow(size);
+}
+
+/* This thread's slow-path state, allocated on first use; NULL if that allocation failed.
+ * Hook-safe (uses libc calloc, which no PyMem hook sees). */
+hp_thread_t *hp_sampler_thread(void);
+
+/* A uniform 64-bit draw from this thread's generator. Hook-safe. */
+uint64_t hp_sampler_next(hp_thread_t *t);
+
+/* Registers the thread-exit destructor; call once at module init. Returns 0 or HP_ETHREAD. */
+int hp_sampler_init(void);
+
+#endif /* HP_SAMPLER_H */
