@@ -1,0 +1,80 @@
+"""heapprof_nb: a sampling heap profiler for CPython, at home in Jupyter.
+
+Library use::
+
+    import heapprof_nb
+    with heapprof_nb.profile() as p:
+        run()
+    prof = heapprof_nb.read(p.path)
+    prof.peak()
+
+In a notebook: ``%load_ext heapprof_nb`` then ``%%heapprof`` on a cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._api import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_RATE,
+    current_path,
+    gather_stats,
+    is_running,
+    mark,
+    profile,
+    session_dir,
+    start,
+    stop,
+    stop_stats,
+)
+from .errors import HeapprofError, ProfileFormatError, ProfilerStateError
+from .model import Frame, Snapshot, StackStat
+from .stats import SizeHistogram
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_RATE",
+    "Frame",
+    "HeapprofError",
+    "ProfileFormatError",
+    "ProfilerStateError",
+    "SizeHistogram",
+    "Snapshot",
+    "StackStat",
+    "current_path",
+    "gather_stats",
+    "is_running",
+    "mark",
+    "profile",
+    "read",
+    "session_dir",
+    "start",
+    "stop",
+    "stop_stats",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def read(path: Any, **options: Any) -> Any:
+    """Read a profile file into a ``Profile`` (digested in a background thread)."""
+    from .profile import read as _read
+
+    return _read(path, **options)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext heapprof_nb``: register the magics."""
+    from ._ipython import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext heapprof_nb``: stop any running profile and remove the magics."""
+    from ._ipython import unload_ipython_extension as _unload
+
+    _unload(ipython)
