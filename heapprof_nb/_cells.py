@@ -1,0 +1,276 @@
+"""Notebook cells as frames: which compiled filename is which ``In [N]``, and its source.
+
+IPython compiles every cell under a filename of its own and remembers the execution count of
+each in ``shell.compile._filename_map`` (filename -> N; IPython >= 7.x, still so in 8.x and 9.x):
+
+- plain IPython names cells ``<ipython-input-N-<sha1[:12]>>``;
+- ipykernel names them ``/tmp/ipykernel_<pid>/<murmur2 hash>.py`` (``XCachingCompiler``, or
+  ``$IPYKERNEL_CELL_NAME``), which says nothing about N by itself.
+
+The compiled text of each is in ``linecache`` (that is what frame line numbers point into) and the
+text the user typed is in the history (``input_hist_raw[N]``). Profiles keep both facts as META
+records (``cell_label:<filename>`` = ``In [N]``, ``cell_source:<filename>`` = the text, see
+``docs/format.md``) so a profile names its cells even when read in another process.
+
+``CellWatcher`` follows cells while a profile runs across cells (``%heapprof start``): a
+``pre_run_cell`` callback writes a cell-start marker, a ``post_run_cell`` callback writes the META
+records of the cells seen so far and a cell-end marker.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .model import Frame, Snapshot
+
+__all__ = [
+    "cell_label",
+    "cell_filenames",
+    "cell_source",
+    "register_source",
+    "CellMetaWriter",
+    "CellWatcher",
+    "trim_notebook_stacks",
+]
+
+_INPUT_NAME = re.compile(r"^<ipython-input-(\d+)-[0-9a-f]+>$")
+_FORMATTED = re.compile(r"^In ?\[(\d+)\]$")
+#: Longest cell source kept in a profile (the log's text limit is 1 MiB).
+MAX_SOURCE = 512 * 1024
+
+
+def cell_label(count: int) -> str:
+    """``In [N]``: how a cell is named everywhere (markers, frames, plots)."""
+    return f"In [{count}]"
+
+
+def cell_filenames(shell: Any) -> dict[str, int]:
+    """Every cell filename this shell compiled, mapped to its execution count.
+
+    Reads IPython's own map; falls back to ``format_code_name`` over ``linecache`` and to
+    parsing ``<ipython-input-N-...>`` names, so an IPython that changes the private map still
+    names its cells.
+    """
+    compiler = getattr(shell, "compile", None)
+    found: dict[str, int] = {}
+    fmap = getattr(compiler, "_filename_map", None)
+    if isinstance(fmap, dict):
+        for name, count in list(fmap.items()):
+            if isinstance(name, str) and isinstance(count, int) and not isinstance(count, bool):
+                found[name] = count
+        return found
+    fmt: Callable[[str], Any] | None = getattr(compiler, "format_code_name", None)
+    for name in list(linecache.cache):
+        if not isinstance(name, str):
+            continue
+        count = _count_from_name(name, fmt)
+        if count is not None:
+            found[name] = count
+    return found
+
+
+def _count_from_name(name: str, fmt: Callable[[str], Any] | None) -> int | None:
+    if fmt is not None:
+        try:
+            formatted = fmt(name)
+        except Exception:  # a third-party compiler: fall through to the name itself
+            formatted = None
+        if isinstance(formatted, tuple) and len(formatted) == 2:
+            m = _FORMATTED.match(str(formatted[1]))
+            if m:
+                return int(m.group(1))
+    m = _INPUT_NAME.match(name)
+    return int(m.group(1)) if m else None
+
+
+def register_source(shell: Any, filename: str, count: int, source: str) -> None:
+    """Make ``filename`` a cell of IPython's: In [count], its lines in ``linecache``.
+
+    For code compiled under a name of our own (the body of a ``%%heapprof`` cell), so tracebacks
+    and profiles both show it as the cell.
+    """
+    fmap = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    if isinstance(fmap, dict):
+        fmap[filename] = count
+    lines = [line + "\n" for line in source.splitlines()]
+    linecache.cache[filename] = (len(source), None, lines, filename)
+
+
+def cell_source(shell: Any, filename: str, count: int) -> str | None:
+    """The text of the cell compiled as ``filename``, line for line as its code numbers them.
+
+    The raw text from the history when it has as many lines as the compiled text (magics such
+    as ``%time x`` are transformed to code line for line), else the compiled text.
+    """
+    entry = linecache.cache.get(filename)
+    compiled: str | None = None
+    if entry is not None and len(entry) >= 3 and isinstance(entry[2], list):
+        compiled = "".join(entry[2])
+    raw: str | None = None
+    hist = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if isinstance(hist, list) and 0 <= count < len(hist) and isinstance(hist[count], str):
+        raw = hist[count]
+    if raw is not None and (compiled is None or _nlines(raw) == _nlines(compiled)):
+        return raw
+    return compiled
+
+
+def _nlines(text: str) -> int:
+    return len(text.rstrip("\n").splitlines())
+
+
+def _clip(source: str) -> str:
+    if len(source) <= MAX_SOURCE:
+        return source
+    cut = source.rfind("\n", 0, MAX_SOURCE)
+    return source[: cut + 1 if cut > 0 else MAX_SOURCE]
+
+
+class CellMetaWriter:
+    """Writes ``cell_label``/``cell_source`` META records into the running profile, each once.
+
+    Every cell of the session is written, not only those run while profiling: functions defined
+    in earlier cells run too. A cell whose count changed (ipykernel names a re-run cell by its
+    text, so the same filename comes back with a new N) is written again; the last record wins.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self._shell = shell
+        self._written: dict[str, int] = {}
+
+    def write(self) -> int:
+        """Write the cells not written yet; returns how many were written."""
+        from . import _api
+
+        if not _api.is_running():
+            return 0
+        n = 0
+        for name, count in cell_filenames(self._shell).items():
+            if self._written.get(name) == count:
+                continue
+            source = cell_source(self._shell, name, count)
+            _api._add_meta("cell_label:" + name, cell_label(count))
+            if source is not None:
+                _api._add_meta("cell_source:" + name, _clip(source))
+            self._written[name] = count
+            n += 1
+        return n
+
+
+class CellWatcher:
+    """Marks every cell run while a profile runs across cells, and records the cells' source."""
+
+    def __init__(self, shell: Any) -> None:
+        self._shell = shell
+        self._meta = CellMetaWriter(shell)
+        self._open: str | None = None
+        self._registered = False
+
+    @property
+    def active(self) -> bool:
+        return self._registered
+
+    def begin(self, current_count: int | None) -> None:
+        """Start watching; the cell that is running now (``current_count``) is opened at once."""
+        self._meta.write()
+        if current_count is not None:
+            self._open_cell(cell_label(current_count))
+        if not self._registered:
+            self._shell.events.register("pre_run_cell", self._pre_run_cell)
+            self._shell.events.register("post_run_cell", self._post_run_cell)
+            self._registered = True
+
+    def end(self) -> None:
+        """Stop watching: records the cells seen, closes the open cell, removes the callbacks.
+
+        Call it while the profile still runs so the records reach the file.
+        """
+        self.unregister()
+        self._meta.write()
+        self._close_cell()
+
+    def unregister(self) -> None:
+        if self._registered:
+            for event, cb in (
+                ("pre_run_cell", self._pre_run_cell),
+                ("post_run_cell", self._post_run_cell),
+            ):
+                try:
+                    self._shell.events.unregister(event, cb)
+                except ValueError:
+                    pass
+            self._registered = False
+
+    def _open_cell(self, label: str) -> None:
+        from . import _api
+
+        self._close_cell()
+        _api._mark_cell(1, label)
+        self._open = label
+
+    def _close_cell(self) -> None:
+        if self._open is not None:
+            from . import _api
+
+            _api._mark_cell(2, self._open)
+            self._open = None
+
+    def _pre_run_cell(self, info: Any = None) -> None:
+        # The count the cell will get; at pre_run_cell it is not incremented yet.
+        self._open_cell(cell_label(int(self._shell.execution_count)))
+
+    def _post_run_cell(self, result: Any = None) -> None:
+        try:
+            self._meta.write()
+        finally:
+            self._close_cell()
+
+
+# Stacks as a notebook user reads them.
+
+#: Code that only carries a cell to the interpreter: IPython, ipykernel, the magics themselves.
+_MACHINERY = re.compile(r"^<decorator-gen-\d+>$|[/\\](?:IPython|ipykernel|heapprof_nb)[/\\]")
+
+
+def trim_notebook_stacks(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with each stack cut at its outermost notebook cell.
+
+    Below the outermost cell frame is only the kernel's machinery (event loop, IPython's
+    ``run_cell``); between two cell frames, IPython and magic frames (a ``%%heapprof`` line
+    calling its body) are dropped, and so is a cell's ``<module>`` frame calling another of the
+    same cell. Frames the cell called (libraries, even IPython's display functions) stay.
+    Stacks without a cell frame are unchanged.
+    """
+    from .model import StackStat, merge_stacks
+
+    out: list[StackStat] = []
+    changed = False
+    for e in snapshot.entries:
+        stack = _trim_stack(e.stack)
+        if stack != e.stack:
+            changed = True
+            e = StackStat(stack, e.bytes, e.objects, e.samples, e.variance)
+        out.append(e)
+    if not changed:
+        return snapshot
+    return type(snapshot)(merge_stacks(out), snapshot.title, snapshot.time)
+
+
+def _trim_stack(stack: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    cells = [i for i, f in enumerate(stack) if f.cell is not None]
+    if not cells:
+        return stack
+    first, outer = cells[0], cells[-1]
+    kept: list[Frame] = list(stack[: first + 1])
+    for f in stack[first + 1 : outer + 1]:
+        if f.cell is None and _MACHINERY.search(f.filename):
+            continue
+        prev = kept[-1]
+        if (f.cell is not None and f.cell == prev.cell
+                and f.function == "<module>" and prev.function == "<module>"):
+            continue
+        kept.append(f)
+    return tuple(kept)
