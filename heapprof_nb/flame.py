@@ -118,11 +118,12 @@ def _signed_stacks(
     if negative:
         values = list(map(neg, values))
     keep = list(map(gt, values, repeat(0.0)))
-    other = [-b for b in values if b < 0]
+    other: list[float] = []
     if all(keep):
         stacks = list(map(attrgetter("stack"), entries))
         raw = values
     else:
+        other = [-b for b in values if b < 0]
         stacks = list(compress(map(attrgetter("stack"), entries), keep))
         raw = list(compress(values, keep))
     if not all(stacks):
@@ -159,6 +160,10 @@ def flame_tree(
 
 
 def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: float) -> Node:
+    # Built top-down, one depth at a time: the stacks through a node are split by their frame
+    # at the next depth, and a group under the threshold is folded without being looked at
+    # deeper. The cost follows the drawn tree, not the number of frames in the snapshot, and
+    # levels where every stack goes through the same frame object take one C-speed check.
     total = sum(weights)
     root: Node = {
         "name": "all",
@@ -283,17 +288,13 @@ def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: 
 
 def _script_json(value: object) -> str:
     """JSON that is safe inside ``<script>``: no ``<``, ``>`` or ``&`` survive unescaped."""
+    # ASCII only: names with lone surrogates (undecodable file names) must not break the UTF-8
+    # encoding of the notebook or the saved file.
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(value, separators=(",", ":"))
     except RecursionError:  # a very deep tree (deep recursion in the profiled code)
         text = "".join(_iter_json(value))
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _iter_json(value: object) -> Iterable[str]:
@@ -311,7 +312,7 @@ def _iter_json(value: object) -> Iterable[str]:
             for i in range(len(items) - 1, -1, -1):
                 k, x = items[i]
                 pending.append(x)
-                pending.append(_Raw(("," if i else "") + dumps(str(k), ensure_ascii=False) + ":"))
+                pending.append(_Raw(("," if i else "") + dumps(str(k)) + ":"))
             stack.extend(pending)
         elif isinstance(v, list):
             yield "["
@@ -322,7 +323,7 @@ def _iter_json(value: object) -> Iterable[str]:
                     pending.append(_Raw(","))
             stack.extend(pending)
         else:
-            yield dumps(v, ensure_ascii=False)
+            yield dumps(v)
 
 
 class _Raw:
@@ -546,7 +547,7 @@ _JS = r"""(function () {
     if (!total) {
       var e = document.createElement("div");
       e.className = "hpnb-empty";
-      e.textContent = "Nothing to draw: no stack has positive bytes.";
+      e.textContent = "Nothing to draw: no allocations in this snapshot.";
       chart.appendChild(e); chart.style.height = "auto";
       return;
     }
@@ -842,4 +843,4 @@ def speedscope_json(snapshot: Snapshot, *, negative: bool = False, name: str | N
             }
         ],
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(doc, separators=(",", ":"))

@@ -181,13 +181,17 @@ def _accumulate(paths: Sequence[tuple[list[int], float]]) -> _Totals:
 
 def _visible_edges(
     paths: Sequence[tuple[list[int], float]], visible: set[int]
-) -> tuple[defaultdict[tuple[int, int], float], defaultdict[tuple[int, int], float]]:
-    """Edges between consecutive visible frames: (all bytes, bytes along direct calls)."""
+) -> tuple[defaultdict[tuple[int, int], float], set[tuple[int, int]], set[tuple[int, int]]]:
+    """Edges between consecutive visible frames of each stack, once per stack.
+
+    Returns the bytes per (caller, callee), the pairs seen as a direct call, and the pairs seen
+    across hidden frames (a "residual" call).
+    """
     weight: defaultdict[tuple[int, int], float] = defaultdict(float)
-    direct: defaultdict[tuple[int, int], float] = defaultdict(float)
+    direct: set[tuple[int, int]] = set()
+    through: set[tuple[int, int]] = set()
     for keys, b in paths:
         seen: set[tuple[int, int]] = set()
-        seen_direct: set[tuple[int, int]] = set()
         callee = -1
         gap = False
         for li in keys:  # leaf to root
@@ -199,12 +203,10 @@ def _visible_edges(
                 if pair not in seen:
                     seen.add(pair)
                     weight[pair] += b
-                if not gap and pair not in seen_direct:
-                    seen_direct.add(pair)
-                    direct[pair] += b
+                (through if gap else direct).add(pair)
             callee = li
             gap = False
-    return weight, direct
+    return weight, direct, through
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,8 +226,8 @@ def flow_model(
     See the module docstring for what the numbers mean. ``threshold`` is a share of
     ``FlowModel.scale``: locations whose ``|cumulative bytes|`` and edges whose ``|bytes|`` fall
     below it are hidden (but the heaviest edge into each drawn node is kept), as are locations
-    beyond the ``max_nodes`` largest. ``collapse=False``
-    keeps chains as separate nodes. With ``compare_to``, every number is ``snapshot - other``.
+    beyond the ``max_nodes`` largest. ``collapse=False`` keeps chains as separate nodes. With
+    ``compare_to``, every number is ``snapshot - other``.
     """
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold must be in [0, 1), not {threshold!r}")
@@ -265,18 +267,14 @@ def flow_model(
     hidden_bytes = math.fsum(self_d[k] for k in hidden)
     hidden_nodes = sum(1 for k in hidden if self_d[k] != 0 or cum_d[k] != 0)
 
-    weight, direct = _visible_edges(paths, visible)
+    weight, direct, through = _visible_edges(paths, visible)
+    base_weight: dict[tuple[int, int], float] = {}
     if base is not None:
-        bw, bd = _visible_edges(
-            [(keys, -b) for keys, b in base_paths], visible
-        )  # subtract the base side
-        for pair, v in bw.items():
-            weight[pair] += v
-        for pair, v in bd.items():
-            direct[pair] += v
-        base_weight = {pair: -v for pair, v in bw.items()}
-    else:
-        base_weight = {}
+        base_weight, base_direct, base_through = _visible_edges(base_paths, visible)
+        for pair, v in base_weight.items():
+            weight[pair] -= v
+        direct |= base_direct
+        through |= base_through
     # An edge is drawn when it carries the threshold, or when it is the heaviest way into its
     # callee: a node fed by many light calls then still shows where most of it comes from.
     heaviest_in: dict[int, tuple[float, tuple[int, int]]] = {}
@@ -309,13 +307,14 @@ def flow_model(
             w = abs(edges_kept[(a, b)])
             if (
                 len(pred[b]) == 1
-                and abs(direct.get((a, b), 0.0)) >= _CHAIN_SHARE * w
+                and (a, b) not in through
                 and w >= _CHAIN_SHARE * abs(cum_d[a])
                 and w >= _CHAIN_SHARE * abs(cum_d[b])
                 and (base is None or _chain_ok(base, a, b))
             ):
                 nxt[a] = b
-    heads = [k for k in ranked[:max_nodes] if k not in set(nxt.values())]
+    linked = set(nxt.values())
+    heads = [k for k in ranked[:max_nodes] if k not in linked]
     members: dict[int, list[int]] = {}
     owner: dict[int, int] = {}
     for h in heads:
@@ -355,17 +354,17 @@ def flow_model(
             continue  # inside a chain
         acc = merged.setdefault((ha, hb), [0.0, 0.0, 0.0])
         acc[0] += w
-        acc[1] += direct.get((a, b), 0.0)
+        acc[1] += (a, b) in direct
         acc[2] += base_weight.get((a, b), 0.0)
     edges = [
         FlowEdge(
             caller=labels.labels[a],
             callee=labels.labels[b],
             bytes=w,
-            residual=d == 0,
+            residual=not n_direct,
             base_bytes=bw_ if base is not None else None,
         )
-        for (a, b), (w, d, bw_) in merged.items()
+        for (a, b), (w, n_direct, bw_) in merged.items()
     ]
     edges.sort(key=lambda e: (-abs(e.bytes), e.caller, e.callee))
     return FlowModel(
@@ -636,7 +635,7 @@ def render_svg(digraph: graphviz.Digraph | str, *, timeout: float = 60.0) -> str
     try:
         proc = subprocess.run(
             [dot, "-Tsvg"],
-            input=source.encode("utf-8"),
+            input=source.encode("utf-8", "backslashreplace"),
             capture_output=True,
             timeout=timeout,
             check=False,

@@ -190,7 +190,10 @@ def encode_profile(snapshot: Snapshot) -> bytes:
     out.extend(_field_bytes(_PROFILE_SAMPLE, s) for s in samples)
     out.extend(_field_bytes(_PROFILE_LOCATION, m) for m in location_msgs)
     out.extend(_field_bytes(_PROFILE_FUNCTION, m) for m in function_msgs)
-    out.extend(_field_bytes(_PROFILE_STRING_TABLE, s.encode("utf-8")) for s in strings.table)
+    out.extend(  # pprof wants valid UTF-8: escape lone surrogates of undecodable names
+        _field_bytes(_PROFILE_STRING_TABLE, s.encode("utf-8", "backslashreplace"))
+        for s in strings.table
+    )
     out.append(
         _field_bytes(
             _PROFILE_PERIOD_TYPE,

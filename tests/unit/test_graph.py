@@ -198,10 +198,15 @@ def test_bad_arguments() -> None:
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' is not installed")
 def test_render_svg() -> None:
     odd = Frame("C:\\app\\odd \"quoted\".py", "<lambda>", 3)
-    snap = Snapshot(list(known().entries) + [StackStat((odd, M), 3000, 1, 1)], title="a <title>")
+    bad = Frame("/app/caf\udce9.py", "undecodable", 4)
+    snap = Snapshot(
+        list(known().entries) + [StackStat((odd, M), 3000, 1, 1), StackStat((bad, M), 2000, 1, 1)],
+        title="a <title>",
+    )
     svg = graph.render_svg(graph.flow_graph(snap))
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
-    for text in ("read_csv", "load", "parse", "&lt;module&gt;", "&lt;lambda&gt;", "a &lt;title&gt;"):
+    for text in ("read_csv", "load", "parse", "&lt;module&gt;", "&lt;lambda&gt;", "a &lt;title&gt;",
+                 "undecodable"):
         assert text in svg, text
     # the Snapshot method builds the same graph
     assert "read_csv" in graph.render_svg(snap.flow_graph(threshold=0.02))

@@ -218,3 +218,9 @@ def test_large_values_and_empty_snapshot() -> None:
     assert prof.samples[0][1] == [3 * 2**33, 5 * 2**40]
     empty = decode(pprof.encode_profile(Snapshot([])))
     assert empty.samples == [] and empty.sample_types == [("objects", "count"), ("space", "bytes")]
+
+
+def test_undecodable_names_are_valid_utf8() -> None:
+    odd = Frame("/app/caf\udce9.py", "f", 1)
+    prof = decode(pprof.encode_profile(Snapshot([StackStat((odd,), 10, 1, 1)])))
+    assert ("f", "/app/caf\\udce9.py", 0) in prof.functions.values()
