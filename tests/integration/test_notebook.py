@@ -1,0 +1,156 @@
+"""notebooks/demo.ipynb executed end to end in a real kernel, its outputs checked.
+
+The kernel is this interpreter (a kernelspec written to a temporary JUPYTER_PATH), with the
+package under test first on its path and a fixed sampling seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+import heapprof_nb  # noqa: E402
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+DEMO = Path(__file__).resolve().parents[2] / "notebooks" / "demo.ipynb"
+KERNEL = "heapprof-nb-test"
+
+
+def _kernelspec(root: Path) -> None:
+    package_root = str(Path(heapprof_nb.__file__).absolute().parents[1])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    spec_dir = root / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "heapprof_nb test kernel",
+        "language": "python",
+        "env": {"PYTHONPATH": path, "HEAPPROF_NB_SEED": "12345", "MPLBACKEND": "Agg"},
+    }))
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, float]:
+    root = tmp_path_factory.mktemp("jupyter")
+    _kernelspec(root)
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(root)
+    try:
+        nb = nbformat.read(DEMO, as_version=4)
+        client = nbclient.NotebookClient(
+            nb, timeout=240, kernel_name=KERNEL, allow_errors=True,
+            resources={"metadata": {"path": str(tmp_path_factory.mktemp("cwd"))}},
+        )
+        t0 = time.monotonic()
+        client.execute()
+        return nb, time.monotonic() - t0
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+
+
+def cell(nb: Any, tag: str) -> Any:
+    for c in nb.cells:
+        if tag in c.get("metadata", {}).get("tags", []):
+            return c
+    raise AssertionError(f"no cell tagged {tag!r}")
+
+
+def stdout(c: Any) -> str:
+    return "".join(o.text for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def stderr(c: Any) -> str:
+    return "".join(o.text for o in c.outputs if o.output_type == "stream" and o.name == "stderr")
+
+
+def data(c: Any, mime: str) -> list[str]:
+    return [o.data[mime] for o in c.outputs if mime in o.get("data", {})]
+
+
+def test_committed_without_outputs() -> None:
+    nb = nbformat.read(DEMO, as_version=4)
+    nbformat.validate(nb)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert c.outputs == [] and c.execution_count is None
+
+
+def test_runs_without_errors_within_budget(executed: tuple[Any, float]) -> None:
+    nb, seconds = executed
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        errors = [o for o in c.outputs if o.output_type == "error"]
+        assert not errors, (c.source, errors)
+        assert "heapprof: error" not in stderr(c), c.source
+    assert seconds < 120
+
+
+def test_stats_cell_recommends_a_rate(executed: tuple[Any, float]) -> None:
+    c = cell(executed[0], "stats")
+    page = "".join(data(c, "text/html"))
+    assert "Allocation sizes" in page and "Recommended: %%heapprof --rate" in page
+    assert data(c, "image/png")
+    assert not [o for o in c.outputs if o.output_type == "execute_result"]  # line form: no value
+
+
+def test_pipeline_cell_shows_the_view_and_keeps_its_value(executed: tuple[Any, float]) -> None:
+    c = cell(executed[0], "pipeline")
+    assert len(data(c, "image/png")) == 1
+    page = "".join(data(c, "text/html"))
+    assert "Top allocation sites" in page and "In [" in page
+    values = [o for o in c.outputs if o.output_type == "execute_result"]
+    assert values and values[0].data["text/plain"] == "(2000,)"
+    assert "in this session it is pipeline" in stdout(c) and "heapprof_nb.read(" in stdout(c)
+
+
+def test_peak_near_expected(executed: tuple[Any, float]) -> None:
+    out = stdout(cell(executed[0], "expected"))
+    m = re.search(r"expected peak about (\d+) MB, estimated (\d+) MB \(([-+][\d.]+)%\)", out)
+    assert m, out
+    expected, estimated, off = float(m.group(1)), float(m.group(2)), float(m.group(3))
+    assert 150 <= expected <= 200
+    assert abs(off) < 8, out
+    peak = stdout(cell(executed[0], "peak"))
+    assert "load_signals (In [" in peak and "clean (In [" in peak
+
+
+def test_spike_is_the_spectrum(executed: tuple[Any, float]) -> None:
+    first = stdout(cell(executed[0], "spike")).splitlines()[0]
+    assert "_raw_fft" in first or "spectrum (In [" in first, first
+
+
+def test_leak_site_named_with_its_source(executed: tuple[Any, float]) -> None:
+    nb = executed[0]
+    out = stdout(cell(nb, "leak"))
+    workload = cell(nb, "workload")
+    n = workload.execution_count
+    assert f"largest: clean (In [{n}], line 19)" in out, out
+    assert "_debug_batches.append(z.copy())" in out
+    grew = float(re.search(r"grew by (\d+) MB", out).group(1))  # type: ignore[union-attr]
+    assert 55 <= grew <= 75  # two runs of 32 MB kept
+
+
+def test_across_cells_plot_and_reopen(executed: tuple[Any, float]) -> None:
+    nb = executed[0]
+    runs = cell(nb, "runs")
+    assert len(data(runs, "image/png")) == 1
+    assert "in this session it is runs" in stdout(runs)
+    reopened = stdout(cell(nb, "reopen"))
+    assert reopened.startswith("Profile ") and "5 cells" in reopened
