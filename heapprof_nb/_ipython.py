@@ -419,13 +419,14 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             tree.body.append(ast.copy_location(ast.Pass(), tree.body[-1]))
         return filename, tree
 
-    def _run_body(self, filename: str, tree: ast.Module) -> None:
-        """Run the nodes like IPython: the last expression's value goes to the display hook."""
+    def _run_body(self, filename: str, tree: ast.Module, show_value: bool = True) -> None:
+        """Run the nodes like IPython: the last expression's value goes to the display hook
+        (unless ``show_value`` is False, as for the line form of a magic, like ``%timeit``)."""
         __tracebackhide__ = True  # noqa: F841
         shell = self._shell
         body = list(tree.body)
         last: list[ast.stmt] = []
-        if body and isinstance(body[-1], ast.Expr):
+        if show_value and body and isinstance(body[-1], ast.Expr):
             body, last = body[:-1], body[-1:]
         compiler = shell.compile
         with shell.display_trap:
@@ -607,7 +608,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         api, rss = self._stats_begin()
         failure: BaseException | None = None
         try:
-            self._run_body(filename, tree)
+            self._run_body(filename, tree, show_value=cell_mode)
         except BaseException as exc:
             failure = exc
         finally:

@@ -40,7 +40,7 @@ HEAP_COLOR = "#1f5fa8"
 RSS_COLOR = "#8c8c8c"
 BAND_COLORS = ("#f2efe6", "#e6eef2")
 PEAK_COLOR = "#c0392b"
-SITE_COLORS = ("#9ecae1", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
+SITE_COLORS = ("#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9", "#f6e8a8")
 
 
 @dataclass
@@ -87,9 +87,12 @@ def cell_spans(markers: Sequence[Any], end: float) -> list[tuple[float, float, s
     return spans
 
 
-def history_series(profile: Any, *, sites: int = 5) -> HistorySeries:
-    """What to draw of ``profile``: its history, cells, markers and peak."""
-    hist = profile.history(sites=sites)
+def history_series(profile: Any, *, sites: int = 0) -> HistorySeries:
+    """What to draw of ``profile``: its history, cells, markers and peak.
+
+    ``sites`` > 0 adds the series of that many largest allocation sites (drawn stacked).
+    """
+    hist = profile.history(sites=4 * sites)
     times = [float(t) for t in hist.times]
     end = max(times[-1] if times else 0.0, float(getattr(profile, "duration", 0.0) or 0.0))
     rss_times, rss = _finite(times, hist.rss)
@@ -100,9 +103,7 @@ def history_series(profile: Any, *, sites: int = 5) -> HistorySeries:
         i = min(bisect.bisect_left(times, t_peak), len(times) - 1) if times else -1
         err = float(hist.error[i]) if i >= 0 else 0.0
         peak = (float(t_peak), float(b_peak), err)
-    top = list(hist.by_site.items())[:sites]
-    labels = _site_labels([stack for stack, _ in top])
-    by_site = [(label, [float(v) for v in values]) for label, (_, values) in zip(labels, top)]
+    by_site = _top_sites(hist.by_site, sites)
     return HistorySeries(
         times=times,
         total=[float(v) for v in hist.total],
@@ -117,20 +118,20 @@ def history_series(profile: Any, *, sites: int = 5) -> HistorySeries:
     )
 
 
-def _site_labels(stacks: Sequence[Sequence[Any]]) -> list[str]:
-    """The allocating frame of each stack; where two share it, the first caller that differs."""
-    leaf = [str(s[0].label) if s else "<no Python frame>" for s in stacks]
-    out = []
-    for i, stack in enumerate(stacks):
-        label = leaf[i]
-        twins = [s for j, s in enumerate(stacks) if j != i and leaf[j] == label]
-        if twins and stack:
-            for depth in range(1, len(stack)):
-                if all(len(t) <= depth or t[depth] != stack[depth] for t in twins):
-                    label += f" ← {stack[depth].location}"
-                    break
-        out.append(label if len(label) <= 52 else label[:51] + "…")
-    return out
+def _top_sites(by_stack: Any, n: int) -> list[tuple[str, list[float]]]:
+    """The ``n`` largest allocation sites (the allocating frame, over all stacks through it)."""
+    sums: dict[str, list[float]] = {}
+    for stack, values in by_stack.items():
+        label = str(stack[0].label) if stack else "<no Python frame>"
+        acc = sums.get(label)
+        if acc is None:
+            sums[label] = [float(v) for v in values]
+        else:
+            for i, v in enumerate(values):
+                acc[i] += float(v)
+    ranked = sorted(sums.items(), key=lambda kv: -max(kv[1], default=0.0))[:n]
+    return [(label if len(label) <= 52 else label[:51] + "…", values)
+            for label, values in ranked]
 
 
 def byte_scale(peak: float) -> tuple[float, str]:
@@ -141,9 +142,13 @@ def byte_scale(peak: float) -> tuple[float, str]:
     return 1.0, "B"
 
 
-def history_figure(profile: Any, *, width: float = 9.0, height: float = 3.6) -> Figure:
-    """Memory over time: live heap estimate ± one sigma, RSS, cells as bands, the peak marked."""
-    return draw_history(history_series(profile), width=width, height=height)
+def history_figure(profile: Any, *, width: float = 9.0, height: float = 3.6,
+                   sites: int = 0) -> Figure:
+    """Memory over time: live heap estimate ± one sigma, RSS, cells as bands, the peak marked.
+
+    ``sites`` > 0 also stacks that many largest allocation sites under the total.
+    """
+    return draw_history(history_series(profile, sites=sites), width=width, height=height)
 
 
 def draw_history(series: HistorySeries, *, width: float = 9.0, height: float = 3.6,

@@ -539,10 +539,15 @@ def test_stats_budget_option(ip: Shell) -> None:
 def test_stats_line_form_and_last_result(ip: Shell) -> None:
     _, cap = ip.run("%heapprof_stats")
     assert "no stats yet" in one_error_line(cap)
+    n = ip.count
     _, cap = ip.run("%heapprof_stats --budget 5% keep = [bytes(100) for _ in range(50_000)]")
     assert cap.stderr == "", cap.stderr
     assert len(ip.ns["keep"]) == 50_000
+    _, quiet = ip.run("%heapprof_stats [bytes(100) for _ in range(50_000)]")
+    assert f"Out[{n + 1}]" not in quiet.stdout  # like %timeit, the line form shows no value
+    assert n + 1 not in ip.ns["Out"]
     assert "Recommended" in html_of(cap) and "5% budget" in html_of(cap)
+    _, cap = ip.run("%heapprof_stats --budget 5% keep = [bytes(100) for _ in range(50_000)]")
     _, again = ip.run("%heapprof_stats")
     assert again.stderr == ""
     assert "Recommended" in html_of(again) and "5% budget" in html_of(again)
