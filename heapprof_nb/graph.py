@@ -31,6 +31,8 @@ import shutil
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add, mul
 from typing import TYPE_CHECKING, Sequence
 
 from .flame import _NO_FRAME, NO_FRAME_LABEL, _Labels
@@ -160,10 +162,10 @@ def _paths(snapshot: Snapshot, labels: _Labels) -> list[tuple[list[int], float]]
     return out
 
 
-def _accumulate(paths: Sequence[tuple[list[int], float]]) -> _Totals:
+def _accumulate(paths: Sequence[tuple[list[int], float]], n_loc: int) -> _Totals:
     self_: defaultdict[int, float] = defaultdict(float)
     cum: defaultdict[int, float] = defaultdict(float)
-    edges: defaultdict[tuple[int, int], float] = defaultdict(float)
+    codes: defaultdict[int, float] = defaultdict(float)  # caller * n_loc + callee -> bytes
     roots: defaultdict[int, float] = defaultdict(float)
     for keys, b in paths:  # keys are leaf first
         self_[keys[0]] += b
@@ -173,9 +175,14 @@ def _accumulate(paths: Sequence[tuple[list[int], float]]) -> _Totals:
             continue
         for li in set(keys):  # recursion: once per stack
             cum[li] += b
-        for pair in set(zip(keys[1:], keys)):  # (caller, callee), once per stack
-            if pair[0] != pair[1]:
-                edges[pair] += b
+        # each (caller, callee) once per stack; a direct self-call is no edge
+        for code in set(map(add, map(mul, keys[1:], repeat(n_loc)), keys)):
+            codes[code] += b
+    edges: defaultdict[tuple[int, int], float] = defaultdict(float)
+    for code, b in codes.items():
+        caller, callee = divmod(code, n_loc)
+        if caller != callee:
+            edges[(caller, callee)] = b
     return _Totals(self_, cum, edges, roots, math.fsum(b for _, b in paths))
 
 
@@ -190,22 +197,24 @@ def _visible_edges(
     weight: defaultdict[tuple[int, int], float] = defaultdict(float)
     direct: set[tuple[int, int]] = set()
     through: set[tuple[int, int]] = set()
+    shown = visible.__contains__
     for keys, b in paths:
+        where = list(compress(range(len(keys)), map(shown, keys)))  # visible positions
+        if len(where) < 2:
+            continue
         seen: set[tuple[int, int]] = set()
-        callee = -1
-        gap = False
-        for li in keys:  # leaf to root
-            if li not in visible:
-                gap = True
-                continue
-            if callee >= 0 and li != callee:
+        last = where[0]
+        callee = keys[last]
+        for at in where[1:]:  # leaf to root
+            li = keys[at]
+            if li != callee:
                 pair = (li, callee)
                 if pair not in seen:
                     seen.add(pair)
                     weight[pair] += b
-                (through if gap else direct).add(pair)
-            callee = li
-            gap = False
+                (direct if at == last + 1 else through).add(pair)
+                callee = li
+            last = at
     return weight, direct, through
 
 
@@ -233,21 +242,18 @@ def flow_model(
         raise ValueError(f"threshold must be in [0, 1), not {threshold!r}")
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes!r}")
+    if compare_to is not None and not isinstance(compare_to, Snapshot):
+        raise TypeError(f"compare_to needs a Snapshot, not {type(compare_to).__name__}")
     labels = _Labels()
     paths = _paths(snapshot, labels)
-    mine = _accumulate(paths)
-    base: _Totals | None = None
-    base_paths: list[tuple[list[int], float]] = []
-    if compare_to is not None:
-        if not isinstance(compare_to, Snapshot):
-            raise TypeError(f"compare_to needs a Snapshot, not {type(compare_to).__name__}")
-        base_paths = _paths(compare_to, labels)
-        base = _accumulate(base_paths)
+    base_paths = _paths(compare_to, labels) if compare_to is not None else []
+    n_loc = len(labels.labels)
+    mine = _accumulate(paths, n_loc)
+    base = _accumulate(base_paths, n_loc) if compare_to is not None else None
 
     def diff(a: dict[int, float], b: dict[int, float] | None, k: int) -> float:
         return a.get(k, 0.0) - (b.get(k, 0.0) if b is not None else 0.0)
 
-    n_loc = len(labels.labels)
     self_d = [diff(mine.self_, base.self_ if base else None, k) for k in range(n_loc)]
     cum_d = [diff(mine.cum, base.cum if base else None, k) for k in range(n_loc)]
     roots_d = {
