@@ -623,11 +623,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
     def _compile_statement(self, code: str) -> tuple[str, ast.Module]:
         shell = self._shell
         transformed = shell.transform_cell(code)
-        count = self._count()
-        raw = self._raw_cell if self._raw_cell is not None else code
-        if _lines(raw) != 1:
-            raw = code
-        filename = shell.compile.cache(transformed, count, raw_code="%heapprof_stats " + code)
+        filename = shell.compile.cache(transformed, self._count(), raw_code="%heapprof_stats " + code)
         tree = shell.compile.ast_parse(transformed, filename=filename)
         return filename, shell.transform_ast(tree)
 
