@@ -31,6 +31,7 @@ __all__ = [
     "cell_filenames",
     "cell_source",
     "register_source",
+    "count_lines",
     "CellMetaWriter",
     "CellWatcher",
     "trim_notebook_stacks",
@@ -113,12 +114,13 @@ def cell_source(shell: Any, filename: str, count: int) -> str | None:
     hist = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
     if isinstance(hist, list) and 0 <= count < len(hist) and isinstance(hist[count], str):
         raw = hist[count]
-    if raw is not None and (compiled is None or _nlines(raw) == _nlines(compiled)):
+    if raw is not None and (compiled is None or count_lines(raw) == count_lines(compiled)):
         return raw
     return compiled
 
 
-def _nlines(text: str) -> int:
+def count_lines(text: str) -> int:
+    """Lines of ``text``, a final newline or not."""
     return len(text.rstrip("\n").splitlines())
 
 

@@ -382,7 +382,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         Line numbers are those of the cell as the user sees it (the ``%%heapprof`` line is
         line 1), so frames read ``In [N], line L`` with L counted in the visible cell.
         """
-        from ._cells import register_source
+        from ._cells import count_lines, register_source
 
         shell = self._shell
         raw = self._raw_cell
@@ -410,7 +410,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         code_text += transformed
         count = self._count()
         filename = shell.compile.cache(code_text, count, raw_code=raw)
-        register_source(shell, filename, count, raw if _lines(raw) == _lines(code_text)
+        register_source(shell, filename, count, raw if count_lines(raw) == count_lines(code_text)
                         else code_text)
         # a SyntaxError here reaches the user as it would without the magic
         tree = shell.compile.ast_parse(code_text, filename=filename)
@@ -667,10 +667,6 @@ def _ends_with_semicolon(code: str) -> bool:
         return bool(hook.semicolon_at_end_of_expression(code))
     except Exception:  # tokenizer errors: the compiler has already accepted the code
         return False
-
-
-def _lines(text: str) -> int:
-    return len(text.rstrip("\n").split("\n"))
 
 
 def _view_class() -> Any:

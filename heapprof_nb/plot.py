@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "HistorySeries",
     "history_series",
-    "cell_spans",
     "draw_history",
     "history_figure",
     "size_histogram_figure",
@@ -69,24 +68,6 @@ def _finite(times: Sequence[float], values: Sequence[float]) -> tuple[list[float
     return [t for t, _ in pairs], [v for _, v in pairs]
 
 
-def cell_spans(markers: Sequence[Any], end: float) -> list[tuple[float, float, str]]:
-    """``(t0, t1, label)`` of every cell from cell-start (kind 1) and cell-end (kind 2) markers.
-
-    A cell still open at the end of the profile (the profile was stopped inside it) ends at
-    ``end``.
-    """
-    spans: list[tuple[float, float, str]] = []
-    open_: dict[str, float] = {}
-    for m in markers:
-        if m.kind == 1:
-            open_[m.label] = float(m.time)
-        elif m.kind == 2 and m.label in open_:
-            spans.append((open_.pop(m.label), float(m.time), m.label))
-    spans.extend((t0, max(t0, end), label) for label, t0 in open_.items())
-    spans.sort()
-    return spans
-
-
 def history_series(profile: Any, *, sites: int = 0) -> HistorySeries:
     """What to draw of ``profile``: its history, cells, markers and peak.
 
@@ -94,7 +75,6 @@ def history_series(profile: Any, *, sites: int = 0) -> HistorySeries:
     """
     hist = profile.history(sites=4 * sites)
     times = [float(t) for t in hist.times]
-    end = max(times[-1] if times else 0.0, float(getattr(profile, "duration", 0.0) or 0.0))
     rss_times, rss = _finite(times, hist.rss)
     marks = [(float(m.time), m.label) for m in hist.markers if m.kind == 0]
     peak: tuple[float, float, float] | None = None
@@ -110,7 +90,7 @@ def history_series(profile: Any, *, sites: int = 0) -> HistorySeries:
         error=[float(v) for v in hist.error],
         rss_times=rss_times,
         rss=rss,
-        cells=cell_spans(hist.markers, end),
+        cells=list(profile.cells()),
         marks=marks,
         peak=peak,
         title=os.path.basename(str(getattr(profile, "path", "") or "")),
