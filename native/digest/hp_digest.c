@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -39,7 +40,6 @@ typedef struct {
     double objects;
     double variance;
     double last_rec;  /* the value last written to the series (0 = folded / none) */
-    double peak;      /* the largest value written to the series */
     uint64_t n;       /* live samples */
     uint64_t pos;     /* scratch for merges */
     uint32_t gen;     /* scratch for merges */
@@ -215,6 +215,47 @@ static int grow2(void **a, void **b, size_t *cap, size_t need, size_t ea, size_t
     return 0;
 }
 
+static inline size_t addr_slot(uint64_t addr, size_t mask);
+
+/* Large tables (the live map, the interval index) are probed at random: on 4 KiB pages nearly
+ * every probe also misses the TLB. From HUGE_MIN bytes they are allocated 2 MiB-aligned and
+ * offered to transparent huge pages (Linux; elsewhere this is a plain allocation). */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20)
+
+static void *big_alloc(size_t bytes, int zero) {
+    if (bytes < HUGE_MIN) {
+        return zero ? calloc(1, bytes) : malloc(bytes);
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_ALIGN, bytes) != 0) {
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    if (zero) {
+        memset(p, 0, bytes);
+    }
+    return p;
+}
+
+/* Grows a block with realloc (for large blocks glibc moves pages with mremap: no copy, and only
+ * the new pages are faulted in) and offers its 2 MiB-aligned part to transparent huge pages. */
+static void *big_realloc(void *old, size_t bytes) {
+    void *p = realloc(old, bytes);
+#ifdef MADV_HUGEPAGE
+    if (p != NULL && bytes >= HUGE_MIN) {
+        uintptr_t a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
+        uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_ALIGN - 1);
+        if (e > a) {
+            (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+        }
+    }
+#endif
+    return p;
+}
+
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= UINT64_C(0xff51afd7ed558ccd);
@@ -238,8 +279,12 @@ static int oom(hp_dec_error_t *err) {
 /* ------------------------------------------------------------------------------------------ */
 /* Live map */
 
+static inline size_t addr_slot(uint64_t addr, size_t mask) {
+    return (size_t)mix64(addr) & mask;
+}
+
 static int live_init(livemap_t *m, size_t cap) {
-    m->slots = calloc(cap, sizeof *m->slots);
+    m->slots = cap <= SIZE_MAX / sizeof *m->slots ? big_alloc(cap * sizeof *m->slots, 1) : NULL;
     if (m->slots == NULL) {
         return -1;
     }
@@ -267,7 +312,7 @@ static int live_rehash(livemap_t *m) {
     for (size_t i = 0; i < old_cap; i++) {
         live_t *e = &m->slots[i];
         if (e->used) {
-            size_t j = (size_t)mix64(e->addr) & n.mask;
+            size_t j = addr_slot(e->addr, n.mask);
             while (n.slots[j].used) {
                 j = (j + 1) & n.mask;
             }
@@ -282,7 +327,7 @@ static int live_rehash(livemap_t *m) {
 
 /* The slot of `addr`, or the empty slot where it would go (*found tells which). */
 static inline live_t *live_probe(livemap_t *m, uint64_t addr, int *found) {
-    size_t j = (size_t)mix64(addr) & m->mask;
+    size_t j = addr_slot(addr, m->mask);
     for (;;) {
         live_t *e = &m->slots[j];
         if (!e->used) {
@@ -315,7 +360,7 @@ static void live_delete(livemap_t *m, live_t *e) {
         if (!x->used) {
             break;
         }
-        size_t k = (size_t)mix64(x->addr) & m->mask;
+        size_t k = addr_slot(x->addr, m->mask);
         /* x may move to i if its home k is not cyclically in (i, j]. */
         int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
         if (!in_range) {
@@ -555,9 +600,6 @@ static int close_open(hp_digest_t *d) {
             c->stack = s;
             c->pad = 0;
             x->last_rec = rec;
-            if (rec > x->peak) {
-                x->peak = rec;
-            }
         }
     }
     d->n_dirty = 0;
@@ -607,7 +649,7 @@ static void merge_pairs(hp_digest_t *d) {
 }
 
 /* Closes buckets until time t falls in the open one. */
-static int advance(hp_digest_t *d, uint64_t t, hp_dec_error_t *err) {
+static int advance_slow(hp_digest_t *d, uint64_t t, hp_dec_error_t *err) {
     while (t > d->open_end) {
         if (close_open(d) != 0) {
             return oom(err);
@@ -620,6 +662,10 @@ static int advance(hp_digest_t *d, uint64_t t, hp_dec_error_t *err) {
         d->open_end = bucket_end(d, d->n_closed);
     }
     return HP_DEC_OK;
+}
+
+static inline int advance(hp_digest_t *d, uint64_t t, hp_dec_error_t *err) {
+    return t > d->open_end ? advance_slow(d, t, err) : HP_DEC_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -646,12 +692,16 @@ static void index_push(hp_digest_t *d, uint64_t t, uint32_t stack, uint64_t size
     }
     if (d->n_index == d->index_cap) {
         size_t nc = d->index_cap ? d->index_cap * 2 : 4096;
+        ientry_t *ni = NULL;
         if ((uint64_t)nc * sizeof(ientry_t) + (uint64_t)d->big_cap * sizeof(bigsize_t) >
                 d->opt.index_limit ||
-            GROW(d->index, d->index_cap, nc, 0) != 0) {
+            nc > SIZE_MAX / sizeof(ientry_t) ||
+            (ni = big_realloc(d->index, nc * sizeof(ientry_t))) == NULL) {
             drop_index(d);
             return;
         }
+        d->index = ni;
+        d->index_cap = nc;
     }
     ientry_t *e = &d->index[d->n_index];
     e->ta = t;
@@ -865,6 +915,138 @@ static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) 
     }
 }
 
+/* The fast path: ALLOC and FREE records, most of a log, decoded inline when at least FAST_MIN
+ * bytes are at hand (so no bounds check per byte). Anything unusual -- another tag, an over-long
+ * varint, a value that fails validation -- returns 0 and the record goes through
+ * hp_dec_record(), which decides and reports exactly as for every other record. */
+#define FAST_MIN 64   /* > the longest ALLOC: 1 + 10 + 1 + 4 x 10 bytes */
+
+static inline int fast_varint(const uint8_t **pp, uint64_t *v) {
+    const uint8_t *p = *pp;
+    uint64_t b = *p++;
+    if (b < 0x80) {
+        *v = b;
+        *pp = p;
+        return 1;
+    }
+    uint64_t r = b & 0x7F;
+    for (unsigned shift = 7;; shift += 7) {
+        b = *p++;
+        if (b < 0x80) {
+            if (shift == 63 && b > 1) {
+                return 0;
+            }
+            *v = r | (b << shift);
+            *pp = p;
+            return 1;
+        }
+        if (shift == 63) {
+            return 0;
+        }
+        r |= (b & 0x7F) << shift;
+    }
+}
+
+static inline int fast_event(hp_dec_state_t *st, const uint8_t *buf, hp_dec_record_t *r,
+                             size_t *used) {
+    const uint8_t *p = buf + 1;
+    if (st->done) {
+        return 0;
+    }
+    if (buf[0] == HP_DEC_ALLOC) {
+        if (!fast_varint(&p, &r->dt)) {
+            return 0;
+        }
+        r->domain = *p++;
+        if (!fast_varint(&p, &r->thread) || !fast_varint(&p, &r->stack_id) ||
+            !fast_varint(&p, &r->size) || !fast_varint(&p, &r->address)) {
+            return 0;
+        }
+        if (r->domain > HP_DEC_MAX_DOMAIN || r->thread > st->n_threads ||
+            r->stack_id > st->n_stacks) {
+            return 0;
+        }
+    }
+    else if (buf[0] == HP_DEC_FREE) {
+        if (!fast_varint(&p, &r->dt) || !fast_varint(&p, &r->address)) {
+            return 0;
+        }
+    }
+    else {
+        return 0;
+    }
+    if (r->dt > UINT64_MAX - st->time_ns) {
+        return 0;
+    }
+    r->tag = buf[0];
+    r->time_ns = st->time_ns + r->dt;
+    st->time_ns = r->time_ns;
+    *used = (size_t)(p - buf);
+    st->offset += *used;
+    st->records++;
+    return 1;
+}
+
+/* Decodes up to FAST_BATCH consecutive ALLOC/FREE records at buf[*pos], then applies them.
+ * Between the two steps it prefetches what applying them will touch: the live-map slot of
+ * each address and, for a FREE, the interval-index entry it will close. With a live set larger
+ * than the cache, those loads are the cost of the digest; overlapping them is what the batch is
+ * for. Stops at the first record the fast path does not take (or the end of the data); on an
+ * error the state is rewound to the failing record, as if it had been decoded alone. */
+#define FAST_BATCH 32
+
+static int fast_batch(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *pos,
+                      hp_dec_error_t *err) {
+    hp_dec_record_t recs[FAST_BATCH];
+    uint64_t offs[FAST_BATCH];
+    size_t starts[FAST_BATCH];
+    for (;;) {
+        int nb = 0;
+        while (nb < FAST_BATCH && len - *pos >= FAST_MIN) {
+            size_t n;
+            offs[nb] = d->st.offset;
+            starts[nb] = *pos;
+            if (!fast_event(&d->st, buf + *pos, &recs[nb], &n)) {
+                break;
+            }
+            __builtin_prefetch(&d->live.slots[addr_slot(recs[nb].address, d->live.mask)], 1);
+            *pos += n;
+            nb++;
+        }
+        if (nb == 0) {
+            return HP_DEC_OK;
+        }
+        if (d->index_on) {
+            for (int i = 0; i < nb; i++) {
+                if (recs[i].tag == HP_DEC_FREE) {
+                    const live_t *e = &d->live.slots[addr_slot(recs[i].address, d->live.mask)];
+                    if (e->used && e->addr == recs[i].address) {
+                        __builtin_prefetch(&d->index[e->aux], 1);
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < nb; i++) {
+            const hp_dec_record_t *r = &recs[i];
+            int rc = advance(d, r->time_ns, err);
+            if (rc == HP_DEC_OK) {
+                rc = r->tag == HP_DEC_ALLOC ? on_alloc(d, r, err) : on_free(d, r, err);
+            }
+            if (rc != HP_DEC_OK) {
+                err->offset = offs[i];
+                d->st.offset = offs[i];
+                d->st.records -= (uint64_t)(nb - i);
+                d->st.time_ns = r->time_ns - r->dt;
+                *pos = starts[i];
+                return rc;
+            }
+        }
+        if (nb < FAST_BATCH) {
+            return HP_DEC_OK;
+        }
+    }
+}
+
 static int poison(hp_digest_t *d, int rc, hp_dec_error_t *err) {
     d->failed = 1;
     d->error = *err;
@@ -909,6 +1091,17 @@ int hp_digest_feed(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *used,
     while (pos < len) {
         size_t n;
         uint64_t at = d->st.offset;
+        if (len - pos >= FAST_MIN) {
+            rc = fast_batch(d, buf, len, &pos, err);
+            if (rc != HP_DEC_OK) {
+                *used = pos;
+                return poison(d, rc, err);
+            }
+            if (pos >= len) {
+                break;
+            }
+            at = d->st.offset;
+        }
         rc = hp_dec_record(&d->st, buf + pos, len - pos, &rec, &n, err);
         if (rc == HP_DEC_MORE) {
             break;
@@ -1206,25 +1399,39 @@ int hp_digest_history(const hp_digest_t *d, uint64_t points, uint32_t top, hp_hi
         out->max_time_ns[j] = mt;
     }
 
-    /* The largest sites by the largest value in their series (the open bucket included). */
+    /* The largest sites by the largest value in their series as kept now (merged buckets keep
+     * a site's last value of the pair only), the open bucket included: the same ranking before
+     * and after a dump and load. */
     int virt = !d->final;
-    size_t nr = 0;
-    for (size_t s = 0; s < ns; s++) {
-        const site_t *x = &d->sites[s];
-        double pk = x->peak;
-        if (virt && x->dirty) {
-            double rec = fold(x->bytes, d->total, d->opt.precision);
-            if (rec > pk) {
-                pk = rec;
+    double *pk = calloc(ns, sizeof *pk);
+    if (pk == NULL) {
+        goto nomem;
+    }
+    for (size_t c = 0; c < d->n_changes; c++) {
+        const change_t *e = &d->changes[c];
+        if (e->value > pk[e->stack]) {
+            pk[e->stack] = e->value;
+        }
+    }
+    if (virt) {
+        for (size_t i = 0; i < d->n_dirty; i++) {
+            uint32_t s = d->dirty[i];
+            double rec = fold(d->sites[s].bytes, d->total, d->opt.precision);
+            if (rec > pk[s]) {
+                pk[s] = rec;
             }
         }
+    }
+    size_t nr = 0;
+    for (size_t s = 0; s < ns; s++) {
         slot[s] = -1;
-        if (pk > 0.0) {
-            ranks[nr].peak = pk;
+        if (pk[s] > 0.0) {
+            ranks[nr].peak = pk[s];
             ranks[nr].stack = (uint32_t)s;
             nr++;
         }
     }
+    free(pk);
     qsort(ranks, nr, sizeof *ranks, rank_cmp);
     uint32_t nt = nr < top ? (uint32_t)nr : top;
     out->n_top = nt;
@@ -1931,11 +2138,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         c->pad = 0;
         CHECK(c->stack <= d->st.n_stacks && isfinite(c->value) && c->value >= 0.0,
               "bad change");
-        site_t *x = &d->sites[c->stack];
-        if (c->value > x->peak) {
-            x->peak = c->value;
-        }
-        x->last_rec = c->value;
+        d->sites[c->stack].last_rec = c->value;
     }
     d->n_changes = (size_t)n;
     d->total = d->buckets[nb - 1].total;
@@ -1950,9 +2153,11 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
     if (has_index) {
         n = get_count(&r, 28);
         CHECK(1, "");
-        if (GROW(d->index, d->index_cap, (size_t)(n ? n : 1), 0)) {
+        d->index = big_realloc(NULL, (size_t)(n ? n : 1) * sizeof(ientry_t));
+        if (d->index == NULL) {
             goto nomem;
         }
+        d->index_cap = (size_t)(n ? n : 1);
         d->index_on = 1;
         uint64_t prev = 0;
         for (uint64_t i = 0; i < n; i++) {
