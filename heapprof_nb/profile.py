@@ -261,7 +261,9 @@ class Profile:
         self._strings: list[str] = [""]
         self._frame_ids: list[tuple[int, int, int]] = [(0, 0, 0)]
         self._frames: list[Frame] = []
-        self._stack_ids: list[tuple[int, ...]] = [()]
+        # stack k (k >= 1) is _stack_ids[_stack_offs[k-1]:_stack_offs[k]]; _stack_offs[0] = 0
+        self._stack_ids: array[int] = array("I")
+        self._stack_offs: array[int] = array("Q", [0])
         self._stacks: list[tuple[Frame, ...]] = []
         self._meta: dict[str, str] = {}
         self._n_meta = 0
@@ -460,10 +462,7 @@ class Profile:
         with self._lock:
             self._refresh()
             stacks = self._stacks
-        entries = [
-            StackStat(stacks[i], b, o, n, v)
-            for i, b, o, v, n in zip(_u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
-        ]
+        entries = _stack_stats(stacks, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
         return Snapshot(entries, title=title, time=time)
 
     def _refresh(self) -> None:
@@ -485,8 +484,12 @@ class Profile:
             self._strings.extend(core.strings(len(self._strings)))
         if info["n_frames"] >= len(self._frame_ids):
             self._frame_ids.extend(core.frames(len(self._frame_ids)))
-        if info["n_stacks"] >= len(self._stack_ids):
-            self._stack_ids.extend(core.stacks(len(self._stack_ids)))
+        if info["n_stacks"] >= len(self._stack_offs):
+            offs_b, ids_b = core.stacks_packed(len(self._stack_offs))
+            offs = _u64(offs_b)
+            base = len(self._stack_ids)
+            self._stack_ids.frombytes(ids_b)
+            self._stack_offs.extend(base + o for o in offs[1:])
         if rebuild:
             self._frames = []
             self._stacks = []
@@ -499,10 +502,17 @@ class Profile:
                 filename = strings[file_id]
                 cell, source = cells.lookup(filename, line)
                 frames.append(Frame(filename, strings[func_id], line, cell, source))
-        if len(self._stacks) < len(self._stack_ids):
-            frames = self._frames
+        have, want = len(self._stacks), len(self._stack_offs)
+        if have < want:
+            # frames of the new stacks in one pass, then cut into tuples
+            offs = self._stack_offs
+            first = offs[have - 1] if have else 0
+            flat = list(map(self._frames.__getitem__, self._stack_ids[first : offs[want - 1]]))
+            if not have:
+                self._stacks.append(())  # id 0: the empty stack
+                have = 1
             self._stacks.extend(
-                tuple(frames[f] for f in ids) for ids in self._stack_ids[len(self._stacks) :]
+                tuple(flat[offs[k - 1] - first : offs[k] - first]) for k in range(have, want)
             )
 
 
@@ -523,6 +533,50 @@ class _CellNames:
         lines = self.sources.get(filename)
         source = lines[line - 1] if lines is not None and 1 <= line <= len(lines) else None
         return cell, source
+
+
+_STAT_FIELDS = ("stack", "bytes", "objects", "samples", "variance")
+
+
+def _slot_setters() -> tuple[Any, ...] | None:
+    """The slot descriptors of StackStat, if it is still the frozen slots dataclass we know."""
+    if getattr(StackStat, "__slots__", None) != _STAT_FIELDS:
+        return None
+    try:
+        return tuple(StackStat.__dict__[name].__set__ for name in _STAT_FIELDS)
+    except (KeyError, AttributeError):
+        return None
+
+
+_SETTERS = _slot_setters()
+
+
+def _stack_stats(
+    stacks: Sequence[tuple[Frame, ...]],
+    ids: array[int],
+    by: array[float],
+    ob: array[float],
+    va: array[float],
+    sa: array[int],
+) -> list[StackStat]:
+    """One StackStat per row. A window over 50,000 stacks makes 50,000 of them at once: filling
+    the slots directly costs half of going through the frozen dataclass's ``__init__`` (which
+    sets each field with ``object.__setattr__``); the result is the same object."""
+    if _SETTERS is None:
+        return [StackStat(stacks[i], b, o, n, v) for i, b, o, v, n in zip(ids, by, ob, va, sa)]
+    set_stack, set_bytes, set_objects, set_samples, set_variance = _SETTERS
+    new = object.__new__
+    out: list[StackStat] = []
+    append = out.append
+    for i, b, o, v, n in zip(ids, by, ob, va, sa):
+        e = new(StackStat)
+        set_stack(e, stacks[i])
+        set_bytes(e, b)
+        set_objects(e, o)
+        set_samples(e, n)
+        set_variance(e, v)
+        append(e)
+    return out
 
 
 def _u64(b: bytes) -> array[int]:

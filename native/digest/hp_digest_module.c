@@ -512,6 +512,56 @@ static PyObject *Digester_stacks(DigesterObject *self, PyObject *args) {
     return list;
 }
 
+PyDoc_STRVAR(stacks_packed_doc,
+"stacks_packed(start=1) -> (offsets, frame_ids)\n\n"
+"The stacks with ids start, start+1, ... as two packed arrays: offsets ('Q', one more than the\n"
+"number of stacks) into frame_ids ('I', leaf first). Stack start+k is\n"
+"frame_ids[offsets[k]:offsets[k+1]]. Cheaper than stacks() for many stacks.");
+
+static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
+    unsigned long long start;
+    if (!parse_start(args, &start) || check_ready(self) < 0) {
+        return NULL;
+    }
+    lock_obj(self);
+    hp_digest_info_t in;
+    hp_digest_info(self->d, &in);
+    if (start < 1) {
+        start = 1;
+    }
+    uint64_t n = in.n_stacks >= start ? in.n_stacks - start + 1 : 0;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t depth;
+        hp_digest_stack(self->d, start + i, &depth);
+        total += depth;
+    }
+    PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
+    PyObject *ids = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total * 4));
+    if (offs != NULL && ids != NULL) {
+        uint64_t *o = (uint64_t *)PyBytes_AS_STRING(offs);
+        uint32_t *f = (uint32_t *)PyBytes_AS_STRING(ids);
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            size_t depth;
+            const uint32_t *src = hp_digest_stack(self->d, start + i, &depth);
+            o[i] = k;
+            if (depth) {
+                memcpy(f + k, src, depth * 4);
+            }
+            k += depth;
+        }
+        o[n] = k;
+    }
+    unlock_obj(self);
+    if (offs == NULL || ids == NULL) {
+        Py_XDECREF(offs);
+        Py_XDECREF(ids);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", offs, ids);
+}
+
 PyDoc_STRVAR(markers_doc,
 "markers(start=0) -> list[tuple[int, int, str]]: (time_ns, kind, label) in file order");
 
@@ -847,6 +897,7 @@ static PyMethodDef Digester_methods[] = {
     {"strings", (PyCFunction)Digester_strings, METH_VARARGS, strings_doc},
     {"frames", (PyCFunction)Digester_frames, METH_VARARGS, frames_doc},
     {"stacks", (PyCFunction)Digester_stacks, METH_VARARGS, stacks_doc},
+    {"stacks_packed", (PyCFunction)Digester_stacks_packed, METH_VARARGS, stacks_packed_doc},
     {"markers", (PyCFunction)Digester_markers, METH_VARARGS, markers_doc},
     {"meta", (PyCFunction)Digester_meta, METH_VARARGS, meta_doc},
     {"trailer", (PyCFunction)Digester_trailer, METH_NOARGS, trailer_doc},
