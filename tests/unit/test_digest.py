@@ -411,6 +411,30 @@ def test_strict_mode(tmp_path: Path) -> None:
         read(p, cache=False, strict=True)
 
 
+def test_error_mid_batch_keeps_the_prefix() -> None:
+    """A strict-mode error inside a run of ALLOC/FREE records (the batched fast path) stops the
+    digest exactly at the failing record, with everything before it digested."""
+    clean = big_log_bytes(1000)
+    body = clean[len(big_log_bytes(0)) :]
+    data = clean + b"\x11\x05" + reader.encode_varint(0xDEAD0) + body  # an unmatched FREE
+    with pytest.raises(ProfileFormatError) as ei:
+        reader.read_log(data, strict=True)
+    at = int(str(ei.value).rsplit("byte offset ", 1)[1].split()[0])
+    assert at > 1000  # deep inside the log, where the fast path runs
+    d = Digester(strict=True)
+    with pytest.raises(ProfileFormatError, match=f"at byte offset {at}$"):
+        d.feed(data)
+    ref = Digester()
+    ref.feed(data[:at])
+    assert d.info()["offset"] == at == ref.info()["offset"]
+    assert d.info()["records"] == ref.info()["records"]
+    assert d.info()["end_ns"] == ref.info()["end_ns"]
+    assert d.history(100, 5) == ref.history(100, 5)
+    assert d.last_error() is not None and d.info()["failed"]
+    with pytest.raises(ProfileFormatError):  # the same error again
+        d.feed(b"")
+
+
 def test_address_zero_and_empty_stack(tmp_path: Path) -> None:
     b = LogBuilder(mode=2)
     b.alloc(5, stack=None, native_thread=None, size=64, address=0)
@@ -758,6 +782,36 @@ def test_cache_reuse_and_invalidation(tmp_path: Path) -> None:
     again = read(p3, index_limit=0)
     assert again.digest.from_cache and not again.digest.info()["has_index"]
     assert snap_map(again.window(0, o.end / 3e9).growth, again) == snap_map(w1.growth, first)
+
+
+@pytest.mark.parametrize("max_buckets", [2, 8, 4096])
+def test_dump_load_answers_the_same(max_buckets: int) -> None:
+    """Everything a loaded dump answers equals the live digest's answer, also after many bucket
+    merges (which drop the intermediate values of site series)."""
+    rng = random.Random(max_buckets)
+    b = LogBuilder(mode=2)
+    live: list[int] = []
+    for i in range(4000):
+        if live and rng.random() < 0.45:
+            b.free(rng.randrange(1, 5000), live.pop(rng.randrange(len(live))))
+        else:
+            stack = [("m.py", f"f{rng.randrange(60)}", rng.randrange(3))]
+            b.alloc(rng.randrange(1, 5000), stack=stack, size=rng.choice((8, 800, 80000)),
+                    address=16 * (i + 1))
+            live.append(16 * (i + 1))
+    d = Digester(max_buckets=max_buckets, precision=0.01)
+    d.feed(b.to_bytes())
+    e = Digester.load(d.dump())
+    for points in (1, 3, 50, 10**9):
+        for top in (0, 1, 5, 100):
+            assert e.history(points, top) == d.history(points, top)
+    assert e.peak() == d.peak()
+    end = d.info()["end_ns"]
+    for t0, t1 in ((0, end), (end // 3, end // 2), (end, end)):
+        assert e.window(t0, t1) == d.window(t0, t1)
+    for name in ("strings", "frames", "stacks", "markers", "meta", "trailer", "header"):
+        assert getattr(e, name)() == getattr(d, name)()
+    assert e.dump() == d.dump()
 
 
 @pytest.mark.parametrize(
