@@ -93,6 +93,20 @@ def save(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def engine_id() -> dict[str, str]:
+    """Which build of the engine was measured: the extension's hash and the tree's commit."""
+    import hashlib
+
+    so = next((os.path.join(REPO, "heapprof_nb", f) for f in sorted(os.listdir(os.path.join(REPO, "heapprof_nb")))
+               if f.startswith("_native") and f.endswith(".so")), None)
+    digest = hashlib.sha256(open(so, "rb").read()).hexdigest()[:12] if so else "missing"
+    head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "native"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"so_sha256": digest, "commit": head, "native_dirty": bool(dirty)}
+
+
 def unavailable() -> dict[str, str]:
     out = {}
     for c in ("memray", "mprofile"):
@@ -113,7 +127,7 @@ def cmd_wall(a: argparse.Namespace) -> None:
     cal = calibrate(benches, target)
     data: dict[str, Any] = {"started": time.time(), "quick": a.quick, "rounds": rounds,
                             "target_s": target, "calibration": cal, "configs": configs,
-                            "unavailable": missing, "runs": [], "load": []}
+                            "unavailable": missing, "runs": [], "load": [], "engine": engine_id()}
     workdir = tempfile.mkdtemp(prefix="hpbench-")
     order = ["none", *configs[1:], "none~"]
     for r in range(rounds):
@@ -191,7 +205,8 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
     cal = calibrate(benches, 0.03)
     outdir = tempfile.mkdtemp(prefix="hpcg-")
     data: dict[str, Any] = {"started": time.time(), "quick": a.quick, "calibration": cal,
-                            "configs": configs, "unavailable": missing, "runs": []}
+                            "configs": configs, "unavailable": missing, "runs": [],
+                            "engine": engine_id()}
     # the no-profiler run of each benchmark first: it predicts the cost of the slow ones
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         base = dict(zip(benches, pool.map(

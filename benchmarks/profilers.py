@@ -19,7 +19,7 @@ import os
 from typing import Any, Callable
 
 WALL_CONFIGS = ["none", "hp", "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"]
-RATES = [4096, 16384, 65536, 262144, 1048576]
+RATES = [4096, 16384, 32768, 65536, 262144, 1048576]
 LABELS = {
     "none": "no profiler",
     "hp": "heapprof_nb default",
