@@ -691,11 +691,19 @@ static void index_push(hp_digest_t *d, uint64_t t, uint32_t stack, uint64_t size
         return;
     }
     if (d->n_index == d->index_cap) {
-        size_t nc = d->index_cap ? d->index_cap * 2 : 4096;
+        /* Double (realloc moves pages: no copy); the last step stops at the limit rather than
+         * dropping the index while there is still room. */
+        uint64_t room = d->opt.index_limit > (uint64_t)d->big_cap * sizeof(bigsize_t)
+                            ? (d->opt.index_limit - (uint64_t)d->big_cap * sizeof(bigsize_t)) /
+                                  sizeof(ientry_t)
+                            : 0;
+        uint64_t want = d->index_cap ? (uint64_t)d->index_cap * 2 : 4096;
+        if (want > room) {
+            want = room;
+        }
+        size_t nc = (size_t)want;
         ientry_t *ni = NULL;
-        if ((uint64_t)nc * sizeof(ientry_t) + (uint64_t)d->big_cap * sizeof(bigsize_t) >
-                d->opt.index_limit ||
-            nc > SIZE_MAX / sizeof(ientry_t) ||
+        if (want <= d->index_cap || want > SIZE_MAX / sizeof(ientry_t) ||
             (ni = big_realloc(d->index, nc * sizeof(ientry_t))) == NULL) {
             drop_index(d);
             return;
