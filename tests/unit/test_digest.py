@@ -1115,3 +1115,100 @@ def test_snapshot_methods_work_on_results(exact_case: tuple[Profile, Oracle, Log
     assert "live at" in w.live_at_end.title
     assert set(w.measures()) == set(Window.MEASURES)
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Logs written by the engine from known allocations
+
+
+ENGINE_WORKLOAD = """
+import sys
+import heapprof_nb
+
+def make_big():
+    return [bytearray(1_000_000) for _ in range(5)]
+
+def make_temp():
+    t = bytearray(3_000_000)
+    del t
+
+heapprof_nb.start(sys.argv[1], rate=1, seed=1)
+heapprof_nb.mark("before")
+keep = make_big()
+heapprof_nb.mark("after")
+make_temp()
+heapprof_nb.mark("freed")
+heapprof_nb.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def engine_profile(tmp_path_factory: pytest.TempPathFactory) -> Profile:
+    pytest.importorskip("heapprof_nb._native")
+    import subprocess
+    import sys
+
+    d = tmp_path_factory.mktemp("engine")
+    script = d / "work.py"
+    script.write_text(ENGINE_WORKLOAD)
+    path = d / "run.hpnb"
+    out = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return read(path, cache=False, strict=True)
+
+
+def _site_bytes(snap: Snapshot, function: str) -> tuple[float, float]:
+    """Bytes and objects of the stacks that pass through ``function``."""
+    b = o = 0.0
+    for e in snap.entries:
+        if any(f.function == function for f in e.stack):
+            b += e.bytes
+            o += e.objects
+    return b, o
+
+
+def test_engine_log_known_allocations(engine_profile: Profile) -> None:
+    prof = engine_profile
+    assert prof.mode == 2 and prof.complete and not prof.truncated
+    counters = prof.counters
+    assert counters is not None and counters["dropped"] == 0
+    dc = prof.digest_counters
+    assert dc["unmatched_frees"] == 0 and dc["reused_addresses"] == 0  # strict read passed
+    marks = {m.label: m.time for m in prof.markers}
+    before, after, freed = marks["before"], marks["after"], marks["freed"]
+    w = prof.window(before, after)
+    kept, kept_objects = _site_bytes(w.allocated_kept, "make_big")
+    # five 1,000,000-byte buffers (+1 byte each for bytearray's NUL), their five objects and
+    # the list: exact sizes of the small ones depend on the interpreter
+    assert 5 * 1_000_001 <= kept < 5 * 1_000_001 + 4096
+    assert kept_objects >= 6
+    assert _site_bytes(w.allocated_freed, "make_big")[0] < 4096
+    t = prof.window(after, freed)
+    temp, _ = _site_bytes(t.allocated_freed, "make_temp")
+    assert 3_000_001 <= temp < 3_000_001 + 1024
+    assert _site_bytes(t.allocated_kept, "make_temp")[0] == 0
+    assert _site_bytes(t.growth, "make_temp")[0] == 0
+    # the history and the peak see the temporary buffer on top of the kept ones
+    peak_t, peak_b = prof.peak()
+    assert after <= peak_t <= freed
+    assert peak_b >= prof.snapshot_at(after).total + 3_000_001
+    assert prof.snapshot_at(peak_t).total == peak_b
+    h = prof.history()
+    assert max(h.max) == peak_b
+    assert all(e == 0.0 for e in h.error)
+
+
+def test_engine_log_snapshot_matches_reader(engine_profile: Profile) -> None:
+    """The digest's live set at the end equals the one the reference reader's events give."""
+    raw = reader.read_log(engine_profile.path, strict=True)
+    live: dict[int, list[float]] = {}
+    for i in range(len(raw)):
+        if raw.kind[i] == reader.KIND_ALLOC and raw.ref[i] == -1:  # never freed
+            acc = live.setdefault(raw.stack_id[i], [0.0, 0.0, 0])
+            acc[0] += raw.size[i]
+            acc[1] += 1
+            acc[2] += 1
+    assert sum(v[0] for v in live.values()) >= 5 * 1_000_001  # `keep` is live at the end
+    snap = engine_profile.snapshot_at(engine_profile.duration)
+    assert snap_map(snap, engine_profile) == live
