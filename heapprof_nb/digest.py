@@ -35,6 +35,7 @@ import math
 import os
 import struct
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -82,6 +83,9 @@ class Digest:
       format error instead of being counted.
     - ``cache``: reuse and write ``<log>.digest``.
     - ``poll_interval``: seconds between looks at a growing log.
+    - ``idle_timeout``: stop following a log that has not grown for this many seconds (the
+      engine appends an RSS record every 10 ms while it runs, so a silent log has lost its
+      writer); ``None`` follows until the TRAILER, :meth:`finish` or :meth:`cancel`.
     - ``start``: start the thread now (else call :meth:`start`).
     """
 
@@ -97,6 +101,7 @@ class Digest:
         strict: bool = False,
         cache: bool = True,
         poll_interval: float = 0.2,
+        idle_timeout: float | None = 60.0,
         start: bool = True,
     ) -> None:
         self.path = os.fspath(path)
@@ -132,6 +137,7 @@ class Digest:
         self.follow = follow
         self.use_cache = cache
         self.poll_interval = poll_interval
+        self.idle_timeout = idle_timeout
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed by the thread / close()
         self._core = _digest.Digester(index_limit=self._index_limit, **self._options)
         self._lock = threading.Lock()
@@ -278,6 +284,7 @@ class Digest:
                 return
             core = self._core
             fd = self._file.fileno()
+            last_size, last_growth = -1, time.monotonic()
             while True:
                 # finish() is observed before the read, so what was written before it is read
                 finishing = self._finish.is_set()
@@ -291,9 +298,17 @@ class Digest:
                     break
                 if info["complete"]:
                     break
-                if not self.follow or finishing:
+                size = info["offset"] + info["pending"]
+                if size != last_size:
+                    last_size, last_growth = size, time.monotonic()
+                idle = (
+                    self.idle_timeout is not None
+                    and time.monotonic() - last_growth >= self.idle_timeout
+                )
+                if not self.follow or finishing or idle:
                     if not info["have_header"]:
                         raise self._header_error(info)
+                    finishing = True
                     break
                 self._stop.wait(self.poll_interval)
                 if self._cancelled:

@@ -718,6 +718,15 @@ def test_cancel_stops_a_running_digest(tmp_path: Path) -> None:
     assert d2.info()["offset"] == len(b.to_bytes())
 
 
+def test_follow_stops_when_the_log_goes_silent(tmp_path: Path) -> None:
+    b, _, _ = random_log(15, 200, trailer=False)
+    p = write(tmp_path, b.to_bytes())
+    d = Digest(p, follow=True, cache=False, poll_interval=0.01, idle_timeout=0.3)
+    assert d.wait(10)
+    assert not d.cancelled and d.error is None and d.progress == 1.0
+    assert d.info()["offset"] == len(b.to_bytes()) and not d.info()["complete"]
+
+
 def test_progress_and_poll(tmp_path: Path) -> None:
     data = big_log_bytes(300_000)
     p = write(tmp_path, data)
