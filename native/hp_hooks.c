@@ -402,7 +402,14 @@ static void stats_free(void *ctx, void *ptr) {
 static void install_hooks(hp_kind_t kind) {
     for (int i = 0; i < 3; i++) {
         hook_ctx_t *c = &hook_ctx[i];
-        PyMem_GetAllocator(c->py_domain, &c->orig);
+        PyMemAllocatorEx current;
+        PyMem_GetAllocator(c->py_domain, &current);
+        /* Ours may still be in place as a forwarder (left under someone else's hooks at the last
+         * stop, and put back when they stopped): then `orig` is already right, and saving ours
+         * as the original would make every call forward to itself. */
+        if (current.ctx != c) {
+            c->orig = current;
+        }
         PyMemAllocatorEx ours = {c, profile_malloc, profile_calloc, profile_realloc, profile_free};
         if (kind == HP_KIND_STATS) {
             ours = (PyMemAllocatorEx){c, stats_malloc, stats_calloc, stats_realloc, stats_free};
