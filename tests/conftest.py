@@ -1,0 +1,56 @@
+"""Shared fixtures: every test starts and ends with no profiler hooked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:  # for `import logbuilder` and `import helpers`
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+def _native_state() -> tuple[bool, bool]:
+    try:
+        from heapprof_nb import _native
+    except ImportError:
+        return (False, False)
+    return (bool(_native.is_running()), bool(_native.stats_running()))
+
+
+@pytest.fixture(autouse=True)
+def no_profiler_left_running() -> Iterator[None]:
+    """Fail a test that leaves the sampler hooked (and unhook it so later tests run clean)."""
+    assert _native_state() == (False, False), "a profiler was running before the test"
+    yield
+    running, stats = _native_state()
+    if running or stats:
+        from heapprof_nb import _native
+
+        if running:
+            _native.stop()
+        if stats:
+            _native.stats_stop()
+        pytest.fail("the test left a profiler running")
+
+
+def run_python(code: str, *, timeout: float = 120, env: dict[str, str] | None = None,
+               cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (a crash there is a failed test, not a dead runner)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
+    )
+
+
+@pytest.fixture
+def python_subprocess():  # type: ignore[no-untyped-def]
+    return run_python
