@@ -1,0 +1,78 @@
+# heapprof_nb: every command a developer or CI needs. `make test` and `make demo` work on a fresh
+# machine with Python 3.11 and pip; run as root they also apt-get the Debian packages they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+ASAN_VENV ?= .venv-asan
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+DEBIAN_PACKAGES := graphviz
+BUILD_DIR := build
+
+.PHONY: help venv system-deps install test test-fast sanitize demo lab bench clean
+
+help:
+	@echo "make demo      - set up and execute notebooks/demo.ipynb into $(BUILD_DIR)/demo.html"
+	@echo "make test      - set up and run the whole test suite, then the ASan+UBSan pass"
+	@echo "make test-fast - the suite only, in the existing venv"
+	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
+	@echo "make lab       - open the notebooks in JupyterLab"
+	@echo "make bench     - run the benchmarks into benchmarks/results/"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(VENV)/bin/python
+
+# Debian packages (graphviz's dot for flow graphs); installed only when missing and run as root.
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; fi; \
+	fi
+
+install: venv system-deps
+	$(PIP) install --quiet '.[test]'
+
+test: install
+	$(MAKE) test-fast
+	$(MAKE) sanitize
+
+test-fast:
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS) .
+
+# ASan + UBSan: a separate venv whose extension is built with the sanitizers; Python itself is
+# not instrumented, so the runtime is preloaded and PYTHONMALLOC=malloc lets ASan see every block.
+sanitize: system-deps
+	[ -x $(ASAN_VENV)/bin/python ] || $(PYTHON) -m venv $(ASAN_VENV)
+	$(ASAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(ASAN_VENV)/bin/pip install --quiet pytest pytest-timeout numpy
+	$(ASAN_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall --no-deps \
+		-Csetup-args=-Db_sanitize=address,undefined -Csetup-args=-Db_lundef=false \
+		-Csetup-args=-Dc_args=-fno-sanitize-recover=undefined .
+	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
+		-m "not ipython and not notebook and not browser" engine unit
+
+demo: install
+	mkdir -p $(BUILD_DIR)
+	$(VENV)/bin/jupyter nbconvert --to html --execute notebooks/demo.ipynb \
+		--ExecutePreprocessor.timeout=600 --output-dir $(BUILD_DIR) --output demo
+	@echo
+	@echo "The executed demo with its outputs: $(BUILD_DIR)/demo.html"
+	@echo "To run it yourself in JupyterLab: make lab"
+
+lab: install
+	$(PIP) install --quiet jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash benchmarks/run_all.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(VENV) $(ASAN_VENV) .mesonpy-* builddir
