@@ -7,7 +7,7 @@ ASAN_VENV ?= .venv-asan
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
-DEBIAN_PACKAGES := graphviz
+DEBIAN_PACKAGES := graphviz chromium
 BUILD_DIR := build
 
 .PHONY: help venv system-deps install test test-fast sanitize demo lab bench clean
@@ -26,7 +26,8 @@ $(VENV)/bin/python:
 
 venv: $(VENV)/bin/python
 
-# Debian packages (graphviz's dot for flow graphs); installed only when missing and run as root.
+# Debian packages (graphviz's dot for flow graphs, chromium for the browser test); installed only
+# when missing and run as root.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
