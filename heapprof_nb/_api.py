@@ -7,6 +7,7 @@ Every argument is checked before anything is hooked, so a bad call changes nothi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -17,7 +18,7 @@ import time
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from . import _native
 from ._units import parse_bytes, parse_sampling, sampling_buckets
@@ -213,14 +214,27 @@ def mark(label: str) -> None:
     _native.mark(_MARK_LABEL, label)
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Within the block, this thread's allocations are not sampled: heapprof_nb's own
+    bookkeeping (cell records, NumPy hooking) stays out of the user's profile."""
+    _native.set_quiet(True)
+    try:
+        yield
+    finally:
+        _native.set_quiet(False)
+
+
 def _mark_cell(kind: int, label: str) -> None:
     if _native.is_running():
-        _native.mark(kind, label)
+        with quiet():
+            _native.mark(kind, label)
 
 
 def _add_meta(key: str, value: str) -> None:
     if _native.is_running():
-        _native.meta(key, value)
+        with quiet():
+            _native.meta(key, value)
 
 
 class profile:
@@ -324,7 +338,8 @@ _watcher = _NumpyWatcher()
 
 
 def _hook_numpy_now() -> None:
-    hooked = _native.hook_numpy()
+    with quiet():
+        hooked = _native.hook_numpy()
     if hooked:
         _add_meta("numpy_hooked", "1")
 

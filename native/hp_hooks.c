@@ -234,7 +234,7 @@ static int write_alloc_unlocked(const hp_live_t *b, uint64_t dt) {
 /* ------------------------------------------------------------------ sampled events */
 
 void hp_hooks_record_alloc(hp_domain_t domain, void *address, uint64_t size) {
-    if (!atomic_load_explicit(&recording, memory_order_acquire) || hp_tls.busy) {
+    if (!atomic_load_explicit(&recording, memory_order_acquire) || hp_tls.busy || hp_tls.quiet) {
         return;
     }
     hp_tls.busy = 1;
@@ -518,6 +518,10 @@ int hp_profile_start(const char *path, int exclusive, const hp_log_settings_t *s
     atomic_store(&hp_hooks_kind, HP_KIND_PROFILE);
     install_hooks(HP_KIND_PROFILE);
     return HP_OK;
+}
+
+void hp_hooks_set_quiet(int quiet) {
+    hp_tls.quiet = quiet ? 1 : 0;
 }
 
 int hp_profile_running(void) {

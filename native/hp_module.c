@@ -209,6 +209,15 @@ static PyObject *native_write_errno(PyObject *self, PyObject *unused) {
     return PyLong_FromLong(hp_log_errno());
 }
 
+static PyObject *native_set_quiet(PyObject *self, PyObject *arg) {
+    int quiet = PyObject_IsTrue(arg);
+    if (quiet < 0) {
+        return NULL;
+    }
+    hp_hooks_set_quiet(quiet);
+    Py_RETURN_NONE;
+}
+
 static PyObject *native_last_rss(PyObject *self, PyObject *unused) {
     return PyLong_FromUnsignedLongLong(hp_log_last_rss());
 }
@@ -226,6 +235,7 @@ static PyMethodDef native_methods[] = {
     {"stats_stop", native_stats_stop, METH_NOARGS, "stats_stop() -> (counts, bytes, elapsed_ns)"},
     {"stats_running", native_stats_running, METH_NOARGS, "True while stats mode runs."},
     {"write_errno", native_write_errno, METH_NOARGS, "errno of a failed log write, or 0."},
+    {"set_quiet", native_set_quiet, METH_O, "set_quiet(flag): stop/resume sampling this thread."},
     {"last_rss", native_last_rss, METH_NOARGS, "The last RSS reading in bytes."},
     {NULL, NULL, 0, NULL},
 };

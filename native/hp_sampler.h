@@ -47,6 +47,7 @@ typedef struct {
     int64_t countdown;    /* bytes until the next sample (mode BYTES) */
     uint32_t epoch;       /* hp_sampler_epoch the countdown was drawn in */
     uint32_t busy;        /* nonzero while this thread is inside a hook's own work */
+    uint32_t quiet;       /* nonzero while heapprof_nb's own Python code runs: not sampled */
     hp_thread_t *thread;  /* slow-path state, NULL until needed */
 } hp_tls_t;
 
