@@ -368,7 +368,7 @@ class Digest:
             if key.get("key") != self._cache_key(st):
                 return False
             core = _digest.Digester.load(blob)
-        except (ProfileFormatError, ValueError, KeyError, TypeError, OSError):
+        except Exception:  # noqa: BLE001 - whatever is wrong with a cache, the log is the truth
             return False
         info = core.info()
         if self.follow and not info["complete"]:

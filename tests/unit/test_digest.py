@@ -868,6 +868,22 @@ def test_corrupt_cache_is_ignored(tmp_path: Path, damage: str) -> None:
     assert again.peak() == good.peak()
 
 
+def test_overflowing_weights_survive_dump_and_load() -> None:
+    """A valid header can make weights overflow (mode 1, p = 1e-300): no crash, and the dump of
+    such a digest loads back."""
+    b = LogBuilder(mode=1, buckets=[(1, 1e-300)])
+    b.alloc(1, size=1 << 40, address=16)  # 2**40 / 1e-300 overflows to inf
+    b.alloc(1, size=1 << 40, address=32)
+    b.free(1, 16)
+    d = Digester()
+    d.feed(b.to_bytes())
+    assert math.isinf(d.info()["live_bytes"]) or math.isnan(d.info()["live_bytes"])
+    e = Digester.load(d.dump())
+    assert len(e.history(10, 3)) == len(d.history(10, 3))
+    e.peak()
+    e.window(0, 3)
+
+
 def test_load_rejects_damaged_dumps() -> None:
     """Every damaged dump is refused or loads into a digest that answers without crashing."""
     b, _, _ = random_log(10, 300)
