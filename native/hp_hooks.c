@@ -300,14 +300,31 @@ static void restore_live(const hp_live_t *old) {
 
 /* ------------------------------------------------------------------ PyMem hooks */
 
-/* Each hook marks the thread busy around the call it forwards: pymalloc hands large requests to
- * PyMem_RawMalloc, which would otherwise be counted a second time by our RAW hook. */
+/* pymalloc hands requests above 512 bytes to PyMem_RawMalloc, which would count them a second
+ * time in our RAW hook; so OBJ and MEM hooks mark the thread busy around such calls and the RAW
+ * hook forwards busy calls untouched. Below this size (512 less the padding of Python's debug
+ * hooks) nothing nests, and the common case is a countdown decrement and a tail call. */
+#define UNNESTED_MAX 448
 
-static void *profile_malloc(void *ctx, size_t size) {
-    hook_ctx_t *c = ctx;
-    if (hp_tls.busy) {
-        return c->orig.malloc(c->orig.ctx, size);
+/* The sampled path of an allocation (kept out of line so the fast paths stay leaf-like). */
+static __attribute__((noinline)) void *sampled_malloc(hook_ctx_t *c, size_t size) {
+    void *p = c->orig.malloc(c->orig.ctx, size);
+    if (p != NULL && hp_sampler_slow(size)) {
+        hp_hooks_record_alloc(c->domain, p, size);
     }
+    return p;
+}
+
+static __attribute__((noinline)) void *sampled_calloc(hook_ctx_t *c, size_t nelem, size_t elsize) {
+    void *p = c->orig.calloc(c->orig.ctx, nelem, elsize);
+    if (p != NULL && hp_sampler_slow((uint64_t)nelem * elsize)) { /* no overflow: p != NULL */
+        hp_hooks_record_alloc(c->domain, p, (uint64_t)nelem * elsize);
+    }
+    return p;
+}
+
+/* OBJ or MEM allocations that may nest into RAW: busy around the call, decide after it. */
+static __attribute__((noinline)) void *nesting_malloc(hook_ctx_t *c, size_t size) {
     hp_tls.busy = 1;
     void *p = c->orig.malloc(c->orig.ctx, size);
     hp_tls.busy = 0;
@@ -315,16 +332,55 @@ static void *profile_malloc(void *ctx, size_t size) {
     return p;
 }
 
-static void *profile_calloc(void *ctx, size_t nelem, size_t elsize) {
-    hook_ctx_t *c = ctx;
-    if (hp_tls.busy) {
-        return c->orig.calloc(c->orig.ctx, nelem, elsize);
-    }
+static __attribute__((noinline)) void *nesting_calloc(hook_ctx_t *c, size_t nelem, size_t elsize) {
     hp_tls.busy = 1;
     void *p = c->orig.calloc(c->orig.ctx, nelem, elsize);
     hp_tls.busy = 0;
-    hp_hooks_after_alloc(c->domain, p, (uint64_t)nelem * elsize); /* no overflow: p != NULL */
+    hp_hooks_after_alloc(c->domain, p, (uint64_t)nelem * elsize);
     return p;
+}
+
+static void *raw_malloc(void *ctx, size_t size) {
+    hook_ctx_t *c = ctx;
+    if (hp_tls.busy || HP_LIKELY(hp_sampler_skip(size))) {
+        return c->orig.malloc(c->orig.ctx, size);
+    }
+    return sampled_malloc(c, size);
+}
+
+static void *raw_calloc(void *ctx, size_t nelem, size_t elsize) {
+    hook_ctx_t *c = ctx;
+    if (hp_tls.busy || (elsize != 0 && nelem > SIZE_MAX / elsize) ||
+        HP_LIKELY(hp_sampler_skip((uint64_t)nelem * elsize))) {
+        return c->orig.calloc(c->orig.ctx, nelem, elsize);
+    }
+    return sampled_calloc(c, nelem, elsize);
+}
+
+static void *objmem_malloc(void *ctx, size_t size) {
+    hook_ctx_t *c = ctx;
+    if (HP_LIKELY(size <= UNNESTED_MAX)) {
+        if (HP_LIKELY(hp_sampler_skip(size))) {
+            return c->orig.malloc(c->orig.ctx, size);
+        }
+        return sampled_malloc(c, size);
+    }
+    return nesting_malloc(c, size);
+}
+
+static void *objmem_calloc(void *ctx, size_t nelem, size_t elsize) {
+    hook_ctx_t *c = ctx;
+    if (elsize != 0 && nelem > SIZE_MAX / elsize) {
+        return c->orig.calloc(c->orig.ctx, nelem, elsize); /* overflows: let it fail */
+    }
+    uint64_t size = (uint64_t)nelem * elsize;
+    if (HP_LIKELY(size <= UNNESTED_MAX)) {
+        if (HP_LIKELY(hp_sampler_skip(size))) {
+            return c->orig.calloc(c->orig.ctx, nelem, elsize);
+        }
+        return sampled_calloc(c, nelem, elsize);
+    }
+    return nesting_calloc(c, nelem, elsize);
 }
 
 static void *profile_realloc(void *ctx, void *ptr, size_t size) {
@@ -346,9 +402,20 @@ static void *profile_realloc(void *ctx, void *ptr, size_t size) {
     return p;
 }
 
+/* A free whose address passed the filter: record it if it is a live sampled block, then free. */
+static __attribute__((noinline)) void free_maybe_sampled(hook_ctx_t *c, void *ptr) {
+    if (!hp_tls.busy) {
+        hp_hooks_record_free(ptr);
+    }
+    c->orig.free(c->orig.ctx, ptr);
+}
+
 static void profile_free(void *ctx, void *ptr) {
     hook_ctx_t *c = ctx;
-    hp_hooks_before_free(ptr);
+    if (HP_UNLIKELY(hp_liveset_maybe(ptr))) {
+        free_maybe_sampled(c, ptr);
+        return;
+    }
     c->orig.free(c->orig.ctx, ptr);
 }
 
@@ -410,7 +477,10 @@ static void install_hooks(hp_kind_t kind) {
         if (current.ctx != c) {
             c->orig = current;
         }
-        PyMemAllocatorEx ours = {c, profile_malloc, profile_calloc, profile_realloc, profile_free};
+        PyMemAllocatorEx ours = {c, objmem_malloc, objmem_calloc, profile_realloc, profile_free};
+        if (c->domain == HP_DOMAIN_RAW) {
+            ours = (PyMemAllocatorEx){c, raw_malloc, raw_calloc, profile_realloc, profile_free};
+        }
         if (kind == HP_KIND_STATS) {
             ours = (PyMemAllocatorEx){c, stats_malloc, stats_calloc, stats_realloc, stats_free};
         }

@@ -4,6 +4,7 @@
 #include "hp_liveset.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 _Atomic uint8_t hp_live_filter[HP_FILTER_SIZE]; /* written under the hp_log lock, read by any thread */
 
@@ -39,10 +40,10 @@ int hp_liveset_init(hp_liveset_t *s, size_t capacity) {
 }
 
 void hp_liveset_fini(hp_liveset_t *s) {
-    /* Clear every count, saturated ones included, so no slot stays "maybe" into the next run. */
-    for (size_t i = 0; i < HP_FILTER_SIZE; i++) {
-        atomic_store_explicit(&hp_live_filter[i], 0, memory_order_relaxed);
-    }
+    /* Clear every count, saturated ones included, so no slot stays "maybe" into the next run.
+     * Only lock holders write the filter; a racing reader sees a zero or the old count, both of
+     * which only decide whether it takes the lock. */
+    memset((void *)hp_live_filter, 0, sizeof(hp_live_filter));
     free(s->slots);
     s->slots = NULL;
     s->capacity = s->count = 0;

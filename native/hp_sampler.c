@@ -78,10 +78,10 @@ hp_thread_t *hp_sampler_thread(void) {
     return t;
 }
 
-/* An exponential gap of mean `rate` bytes, at least 0. */
-static int64_t draw_byte_gap(hp_thread_t *t) {
+/* An exponential gap of mean `rate` bytes, at least 1 (0 is the "take the slow path" mark). */
+static uint64_t draw_byte_gap(hp_thread_t *t) {
     double gap = -(double)hp_sampler_config.rate * log(uniform_open0(t));
-    return gap >= 9.0e18 ? INT64_MAX : (int64_t)gap;
+    return gap >= 1.8e19 ? UINT64_MAX : (gap < 1.0 ? 1 : (uint64_t)gap);
 }
 
 /* A geometric number of allocations to skip before the next sample of a bucket with
@@ -103,26 +103,25 @@ static hp_thread_t *thread_for_epoch(uint32_t epoch) {
     return t;
 }
 
-static int sample_bytes(uint64_t size) {
-    uint32_t epoch = atomic_load_explicit(&hp_sampler_epoch, memory_order_acquire);
+static int sample_bytes(uint64_t size, uint32_t epoch) {
     hp_thread_t *t = thread_for_epoch(epoch);
     if (t == NULL) {
         return 0; /* no generator: sampling nothing keeps the estimates unbiased but noisier */
     }
     if (hp_tls.epoch != epoch) {
         hp_tls.epoch = epoch;
-        hp_tls.countdown = draw_byte_gap(t);
+        hp_tls.bytes_left = draw_byte_gap(t);
+        if (size < hp_tls.bytes_left) {
+            hp_tls.bytes_left -= size;
+            return 0;
+        }
     }
-    int64_t left = hp_tls.countdown - (int64_t)size;
-    if (left >= 0 && size <= (uint64_t)INT64_MAX) {
-        hp_tls.countdown = left;
-        return 0;
-    }
-    hp_tls.countdown = draw_byte_gap(t);
+    /* The countdown is crossed by this allocation: sample it and start a fresh gap. */
+    hp_tls.bytes_left = draw_byte_gap(t);
     return 1;
 }
 
-static int sample_sizes(uint64_t size) {
+static int sample_sizes(uint64_t size, uint32_t epoch) {
     const hp_sampler_config_t *c = &hp_sampler_config;
     int b = 0;
     while (b + 1 < c->n_buckets && c->thresholds[b + 1] <= size) {
@@ -131,7 +130,6 @@ static int sample_sizes(uint64_t size) {
     if (c->probabilities[b] >= 1.0) {
         return 1;
     }
-    uint32_t epoch = atomic_load_explicit(&hp_sampler_epoch, memory_order_acquire);
     hp_thread_t *t = thread_for_epoch(epoch);
     if (t == NULL) {
         return 0;
@@ -151,12 +149,17 @@ static int sample_sizes(uint64_t size) {
 }
 
 int hp_sampler_slow(uint64_t size) {
+    uint32_t epoch = atomic_load_explicit(&hp_sampler_epoch, memory_order_acquire);
     switch (hp_sampler_config.mode) {
     case HP_MODE_BYTES:
-        return sample_bytes(size);
+        return sample_bytes(size, epoch);
     case HP_MODE_SIZES:
-        return sample_sizes(size);
+        hp_tls.epoch = epoch;
+        hp_tls.bytes_left = 0; /* keeps this thread off the byte fast path */
+        return sample_sizes(size, epoch);
     case HP_MODE_ALL:
+        hp_tls.epoch = epoch;
+        hp_tls.bytes_left = 0;
         return 1;
     }
     return 0;

@@ -44,7 +44,8 @@ typedef struct hp_thread {
 
 /* The hot-path part, in static TLS (see HP_TLS). */
 typedef struct {
-    int64_t countdown;    /* bytes until the next sample (mode BYTES) */
+    uint64_t bytes_left;  /* bytes until the next sample (mode BYTES); 0 in the other modes, so
+                           * every allocation takes the slow path there */
     uint32_t epoch;       /* hp_sampler_epoch the countdown was drawn in */
     uint32_t busy;        /* nonzero while this thread is inside a hook's own work */
     uint32_t quiet;       /* nonzero while heapprof_nb's own Python code runs: not sampled */
@@ -77,18 +78,22 @@ int hp_sampler_configure(hp_mode_t mode, uint64_t rate, int n_buckets, const uin
 /* The slow path of hp_sampler_should_sample: returns 1 if the allocation is sampled. Hook-safe. */
 int hp_sampler_slow(uint64_t size);
 
-/* Returns 1 if an allocation of `size` bytes is to be sampled. Hook-safe; the common case is a
- * TLS decrement and two compares. */
-static inline int hp_sampler_should_sample(uint64_t size) {
-    if (HP_LIKELY(hp_sampler_config.mode == HP_MODE_BYTES)) {
-        int64_t left = hp_tls.countdown - (int64_t)size;
-        if (HP_LIKELY(left >= 0 &&
-                      hp_tls.epoch == atomic_load_explicit(&hp_sampler_epoch, memory_order_relaxed))) {
-            hp_tls.countdown = left;
-            return 0;
-        }
+/* The hot path: 1 if an allocation of `size` bytes is certainly not sampled, and then its bytes
+ * are taken off the countdown. 0 means "ask hp_sampler_slow". Hook-safe: a TLS load, a compare
+ * with the run's epoch and a TLS store. */
+static inline int hp_sampler_skip(uint64_t size) {
+    uint64_t left = hp_tls.bytes_left;
+    if (HP_LIKELY(size < left &&
+                  hp_tls.epoch == atomic_load_explicit(&hp_sampler_epoch, memory_order_relaxed))) {
+        hp_tls.bytes_left = left - size;
+        return 1;
     }
-    return hp_sampler_slow(size);
+    return 0;
+}
+
+/* Returns 1 if an allocation of `size` bytes is to be sampled. Hook-safe. */
+static inline int hp_sampler_should_sample(uint64_t size) {
+    return !hp_sampler_skip(size) && hp_sampler_slow(size);
 }
 
 /* This thread's slow-path state, allocated on first use; NULL if that allocation failed.
