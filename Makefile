@@ -51,7 +51,7 @@ test-fast:
 sanitize: system-deps
 	[ -x $(ASAN_VENV)/bin/python ] || $(PYTHON) -m venv $(ASAN_VENV)
 	$(ASAN_VENV)/bin/pip install --quiet --upgrade pip
-	$(ASAN_VENV)/bin/pip install --quiet pytest pytest-timeout numpy
+	$(ASAN_VENV)/bin/pip install --quiet pytest pytest-timeout numpy graphviz
 	$(ASAN_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall --no-deps \
 		-Csetup-args=-Db_sanitize=address,undefined -Csetup-args=-Db_lundef=false \
 		-Csetup-args=-Dc_args=-fno-sanitize-recover=undefined .

@@ -266,6 +266,7 @@ def test_flame_page_and_snapshot_methods(tmp_path: Path) -> None:
     assert json.loads(snap.speedscope_json())["profiles"][0]["unit"] == "bytes"
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
 def test_script_draws_frames_in_headless_chromium(tmp_path: Path) -> None:
     page = tmp_path / "flame.html"
