@@ -7,6 +7,13 @@ each in ``shell.compile._filename_map`` (filename -> N; IPython >= 7.x, still so
 - ipykernel names them ``/tmp/ipykernel_<pid>/<murmur2 hash>.py`` (``XCachingCompiler``, or
   ``$IPYKERNEL_CELL_NAME``), which says nothing about N by itself.
 
+Which ``N`` a running cell has: IPython up to 9.7 adds one to ``shell.execution_count`` after
+the cell ran, 9.8 and later before it runs (before ``pre_run_cell``, when the cell is stored in the
+history), so inside a cell ``execution_count`` is N on one and N + 1 on the other.
+``running_count`` (for a magic inside the cell) and ``next_cell_count`` (for ``pre_run_cell``)
+give the N the notebook shows on both; the compiled filename of the cell is mapped to that N by
+IPython itself.
+
 The compiled text of each is in ``linecache`` (that is what frame line numbers point into) and the
 text the user typed is in the history (``input_hist_raw[N]``). Profiles keep both facts as META
 records (``cell_label:<filename>`` = ``In [N]``, ``cell_source:<filename>`` = the text, see
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cell_label",
+    "running_count",
+    "next_cell_count",
     "cell_filenames",
     "cell_source",
     "register_source",
@@ -46,6 +55,47 @@ MAX_SOURCE = 512 * 1024
 def cell_label(count: int) -> str:
     """``In [N]``: how a cell is named everywhere (markers, frames, plots)."""
     return f"In [{count}]"
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _counts_ahead() -> bool:
+    """True on IPython >= 9.8 (checked in the sources of 9.7.0 and 9.8.0), which counts a cell
+    before it runs."""
+    try:
+        import IPython
+
+        return tuple(IPython.version_info[:2]) >= (9, 8)
+    except Exception:  # no IPython: a stand-in shell counts like IPython 8
+        return False
+
+
+def running_count(shell: Any) -> int:
+    """The N of ``In [N]`` of the cell running now, as the notebook shows it (call it from code
+    the cell runs, such as a magic).
+
+    The ``ExecutionResult`` IPython hands its display hook for the running cell holds N (IPython
+    8: when the cell is stored in the history; 9.8 and later: always); otherwise
+    ``execution_count`` is N (a cell not stored in the history is compiled as N =
+    ``execution_count`` on both).
+    """
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    count = getattr(result, "execution_count", None)
+    return int(count) if _is_count(count) else int(shell.execution_count)
+
+
+def next_cell_count(shell: Any, info: Any = None) -> int:
+    """The N of the cell about to run, for a ``pre_run_cell`` callback (given IPython's ``info``).
+
+    IPython >= 9.8 has already counted a cell stored in the history at ``pre_run_cell``; earlier
+    versions count it after it ran.
+    """
+    count = int(shell.execution_count)
+    if getattr(info, "store_history", True) and _counts_ahead():
+        count -= 1
+    return count
 
 
 def cell_filenames(shell: Any) -> dict[str, int]:
@@ -221,8 +271,7 @@ class CellWatcher:
             self._open = None
 
     def _pre_run_cell(self, info: Any = None) -> None:
-        # The count the cell will get; at pre_run_cell it is not incremented yet.
-        self._open_cell(cell_label(int(self._shell.execution_count)))
+        self._open_cell(cell_label(next_cell_count(self._shell, info)))
 
     def _post_run_cell(self, result: Any = None) -> None:
         try:

@@ -346,7 +346,10 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         return api, path
 
     def _count(self) -> int:
-        return int(self._shell.execution_count)
+        """N of the cell running this magic, as the notebook shows it (``In [N]``)."""
+        from ._cells import running_count
+
+        return running_count(self._shell)
 
     def _profile_cell(self, args: Any, line: str, cell: str) -> None:
         __tracebackhide__ = True  # noqa: F841
@@ -470,10 +473,11 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         live = self._live_available(args.live)
         api, path = self._start(args)
         watcher = CellWatcher(self._shell)
-        watcher.begin(self._count())
+        count = self._count()
+        watcher.begin(count)
         self._watcher = watcher
         self._session = {"path": path, "name": name, "no_view": args.no_view, "live": live,
-                         "label": f"In [{self._count()}]", "api": api}
+                         "label": f"In [{count}]", "api": api}
         _note(f"profiling every cell into {path} until %heapprof stop")
 
     def _stop_across_cells(self) -> None:
