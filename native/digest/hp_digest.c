@@ -846,16 +846,36 @@ static int on_free(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err
     return HP_DEC_OK;
 }
 
+/* Strict mode's anomalies, found before the record moves the buckets: a digest stopped by one
+ * holds exactly the records before it (its history must not reach the bad record's time). */
+static int strict_check(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) {
+    int found;
+    (void)live_probe(&d->live, r->address, &found);
+    if (r->tag == HP_DEC_ALLOC && found) {
+        return hp_dec_fail(err, HP_DEC_EFORMAT, d->st.offset,
+                           "ALLOC of address %#llx that is still live",
+                           (unsigned long long)r->address);
+    }
+    if (r->tag == HP_DEC_FREE && !found) {
+        return hp_dec_fail(err, HP_DEC_EFORMAT, d->st.offset,
+                           "FREE of address %#llx that is not live",
+                           (unsigned long long)r->address);
+    }
+    return HP_DEC_OK;
+}
+
 static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) {
     int rc;
     switch (r->tag) {
     case HP_DEC_ALLOC:
-        if ((rc = advance(d, r->time_ns, err)) != 0) {
+        if ((d->opt.strict && (rc = strict_check(d, r, err)) != 0) ||
+            (rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
         return on_alloc(d, r, err);
     case HP_DEC_FREE:
-        if ((rc = advance(d, r->time_ns, err)) != 0) {
+        if ((d->opt.strict && (rc = strict_check(d, r, err)) != 0) ||
+            (rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
         return on_free(d, r, err);
@@ -1036,7 +1056,10 @@ static int fast_batch(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *po
         }
         for (int i = 0; i < nb; i++) {
             const hp_dec_record_t *r = &recs[i];
-            int rc = advance(d, r->time_ns, err);
+            int rc = d->opt.strict ? strict_check(d, r, err) : HP_DEC_OK;
+            if (rc == HP_DEC_OK) {
+                rc = advance(d, r->time_ns, err);
+            }
             if (rc == HP_DEC_OK) {
                 rc = r->tag == HP_DEC_ALLOC ? on_alloc(d, r, err) : on_free(d, r, err);
             }
@@ -1110,6 +1133,7 @@ int hp_digest_feed(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *used,
             }
             at = d->st.offset;
         }
+        hp_dec_state_t before = d->st;
         rc = hp_dec_record(&d->st, buf + pos, len - pos, &rec, &n, err);
         if (rc == HP_DEC_MORE) {
             break;
@@ -1120,6 +1144,7 @@ int hp_digest_feed(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *used,
         }
         rc = apply(d, &rec, err);
         if (rc != HP_DEC_OK) {
+            d->st = before; /* the rejected record is not consumed, as in fast_batch */
             err->offset = at;
             *used = pos;
             return poison(d, rc, err);

@@ -1,0 +1,1 @@
+"""Hardening: threads, fork, kills, full disks, corrupt input, sanitizers, security, bad input."""
