@@ -10,13 +10,14 @@ PYTEST_ARGS ?=
 DEBIAN_PACKAGES := graphviz chromium
 BUILD_DIR := build
 
-.PHONY: help venv system-deps install test test-fast sanitize demo lab bench clean
+.PHONY: help venv system-deps install test test-fast test-versions sanitize demo lab bench clean
 
 help:
 	@echo "make demo      - set up and execute notebooks/demo.ipynb into $(BUILD_DIR)/demo.html"
 	@echo "make test      - set up and run the whole test suite, then the ASan+UBSan pass"
 	@echo "make test-fast - the suite only, in the existing venv"
 	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
+	@echo "make test-versions - engine tests on the other CPythons installed (3.12, 3.13)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make bench     - run the benchmarks into benchmarks/results/"
 
@@ -42,6 +43,11 @@ install: venv system-deps
 test: install
 	$(MAKE) test-fast
 	$(MAKE) sanitize
+	$(MAKE) test-versions
+
+# The engine and reader tests on the other CPythons installed here (3.12, 3.13).
+test-versions:
+	bash tests/run_other_pythons.sh
 
 test-fast:
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS) .
@@ -76,4 +82,4 @@ bench: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash benchmarks/run_all.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(VENV) $(ASAN_VENV) .mesonpy-* builddir
+	rm -rf $(BUILD_DIR) $(VENV) $(ASAN_VENV) .venv-3.* .mesonpy-* builddir
