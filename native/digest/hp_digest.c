@@ -2141,7 +2141,10 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
     }
     d->width = get_u64(&r);
     uint64_t nb = get_count(&r, 56);
-    CHECK(d->width >= 1 && nb >= 1 && nb <= HP_DIGEST_MAX_BUCKETS, "bad buckets");
+    /* The last bucket is the open one, which holds the time of the last record. */
+    CHECK(d->width >= 1 && nb >= 1 && nb <= HP_DIGEST_MAX_BUCKETS &&
+              nb - 1 == (d->st.time_ns == 0 ? 0 : (d->st.time_ns - 1) / d->width),
+          "bad buckets");
     if (GROW(d->buckets, d->bucket_cap, (size_t)nb, 0)) {
         goto nomem;
     }

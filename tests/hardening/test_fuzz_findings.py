@@ -50,3 +50,24 @@ def test_strict_error_does_not_move_the_history(batch: bool, anomaly: str) -> No
         assert times == sorted(times), times
         assert times[-1] == good_end
     assert d.peak()[0] <= good_end
+
+
+def test_loaded_dump_with_a_bucket_grid_past_its_end_is_refused() -> None:
+    """fuzz_load: a `<log>.digest` dump whose bucket width did not fit its end time loaded, and
+    its history then had points after the end of the run (out of order). The loader now
+    checks that the last bucket is the one holding the end time."""
+    b = LogBuilder(mode=2, max_frames=8)
+    for k in range(50):
+        b.alloc(100_000, size=100, address=0x1000 + 16 * k)
+    d = _digest.Digester(max_buckets=8)
+    d.feed(b.to_bytes())
+    info = d.info()
+    dump = bytearray(d.dump())
+    _digest.Digester.load(bytes(dump))  # the dump itself loads
+    width = info["bucket_ns"].to_bytes(8, "little")
+    at = dump.find(width)
+    assert at > 0 and dump.count(width) == 1
+    for bad_width in (info["bucket_ns"] * 64, 1):
+        broken = dump[:at] + bad_width.to_bytes(8, "little") + dump[at + 8 :]
+        with pytest.raises(ProfileFormatError, match="bad buckets"):
+            _digest.Digester.load(bytes(broken))
