@@ -1,11 +1,12 @@
 """Write the fuzzers' seed corpus: a few small, real logs written by the engine.
 
-    PYTHONPATH=. python3 fuzz/make_corpus.py OUT_DIR
+    PYTHONPATH=. python3 fuzz/make_corpus.py OUT_DIR     # OUT_DIR/logs/*.hpnb, OUT_DIR/dumps/*.dump
 
 Each seed is a real profile (the engine, not a hand-built log) kept small, since fuzzers mutate
 small inputs best: exact mode (rate=1) with a shallow stack limit, byte sampling, per-size
 probabilities, markers and META facts, several threads, a log cut short by a hard exit (no
-TRAILER) and a log cut in the middle of a record. The profiled regions are tiny and the
+TRAILER) and a log cut in the middle of a record. The digests of these logs, dumped as the
+`<log>.digest` cache holds them, seed the fuzzer of the cache loader. The profiled regions are tiny and the
 interpreter's own allocations are the rest. Every run is a subprocess, so the seeds do not
 depend on the state of the caller, and a fixed seed makes the sampling repeatable.
 """
@@ -85,8 +86,29 @@ def write_seed(name: str, body: str, out: Path) -> Path:
     return path
 
 
+def write_dumps(logs: list[Path], out: Path) -> list[Path]:
+    sys.path.insert(0, str(ROOT))
+    from heapprof_nb import _digest
+    from heapprof_nb.errors import ProfileFormatError
+
+    written = []
+    for log in logs:
+        d = _digest.Digester(max_buckets=8)
+        try:
+            d.feed(log.read_bytes())
+        except ProfileFormatError:
+            continue
+        if d.header() is None:  # a cut header: nothing to dump
+            continue
+        path = out / (log.stem + ".dump")
+        path.write_bytes(d.dump())
+        written.append(path)
+    return written
+
+
 def main(argv: list[str]) -> int:
-    out = Path(argv[1] if len(argv) > 1 else "build/fuzz/seeds")
+    top = Path(argv[1] if len(argv) > 1 else "build/fuzz/seeds")
+    out = top / "logs"
     out.mkdir(parents=True, exist_ok=True)
     written = [write_seed(name, body, out) for name, body in SEEDS.items()]
     # A record cut in half (a reader caught the file mid-write) and a header cut short.
@@ -94,6 +116,9 @@ def main(argv: list[str]) -> int:
     (out / "cut_record.hpnb").write_bytes(exact[: len(exact) - 3])
     (out / "cut_header.hpnb").write_bytes(exact[:20])
     written += [out / "cut_record.hpnb", out / "cut_header.hpnb"]
+    dumps = top / "dumps"
+    dumps.mkdir(exist_ok=True)
+    written += write_dumps(written, dumps)
     for p in written:
         print(f"{p}: {p.stat().st_size} bytes")
     return 0
