@@ -253,7 +253,10 @@ def main() -> None:
                 return json.loads(line[7:])
         return {"workload": name, "error": (p.stderr or p.stdout)[-2000:]}
 
-    data: dict[str, Any] = {"quick": a.quick, "rates": rates, "seeds": seeds, "workloads": []}
+    from overhead import engine_id
+
+    data: dict[str, Any] = {"quick": a.quick, "rates": rates, "seeds": seeds, "workloads": [],
+                            "engine": engine_id(), "started": time.time()}
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         for res in pool.map(child, names):
             data["workloads"].append(res)
@@ -263,6 +266,7 @@ def main() -> None:
                 print(f"  {res['workload']}: {len(res['runs'])} runs in {res['seconds']:.0f} s, "
                       f"true peak {res['truth_peak'] / 2**20:.1f} MiB", flush=True)
             os.makedirs(RAW, exist_ok=True)
+            data["finished"] = time.time()
             with open(out, "w") as f:
                 json.dump(data, f, indent=1)
 

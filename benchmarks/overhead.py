@@ -41,7 +41,7 @@ CG_CONFIGS = ["none"] + [f"hp:{r}" for r in profilers.RATES] + [
     "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"]
 #: callgrind runs about 50x slower than native: a run predicted above this many instructions
 #: (tracemalloc on a benchmark with long iterations) is skipped and reported so
-CG_MAX_INSTR = 9e9
+CG_MAX_INSTR = 5e9
 #: rough slowdowns, to predict the cost of a run from the no-profiler one
 CG_PREDICT = {"tm1": 15, "tm25": 60, "hp:1": 4, "memray": 5, "memray_py": 6, "mprofile": 1.3}
 #: configurations run on the CALLGRIND_HEAVY benchmarks (the rate sweep uses the others)
@@ -52,6 +52,7 @@ def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONPATH"] = REPO + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     e.pop("HEAPPROF_NB_SEED", None)
+    e["PYTHONHASHSEED"] = "0"  # the same dict/set layouts in every process: repeatable counts
     return e
 
 
@@ -151,6 +152,7 @@ def cmd_wall(a: argparse.Namespace) -> None:
                 print(f"  r{r} {b:22s} {c:10s} {v:9.3f} ms {res.get('error', '')[:200]}", flush=True)
                 save(out, data)
     data["finished"] = time.time()
+    data["engine_end"] = engine_id()
     save(out, data)
 
 
@@ -240,23 +242,18 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
                   f"{r.get('error', '')[:200]}", flush=True)
             save(out, data)
     data["finished"] = time.time()
+    data["engine_end"] = engine_id()
     save(out, data)
 
 
 # --------------------------------------------------------------------------- breakdown
 
-#: category -> (kind, patterns). "self" sums the exclusive cost of symbols whose callgrind name
-#: contains the pattern (inlined code is named by its header file); "incl" takes inclusive costs.
-BREAKDOWN_SELF = [
-    ("malloc/calloc/realloc hooks: forwarding + reentrancy guard",
-     ["hp_hooks.c:profile_malloc", "hp_hooks.c:profile_calloc", "hp_hooks.c:profile_realloc",
-      "hp_hooks.h:profile_malloc", "hp_hooks.h:profile_calloc", "hp_hooks.h:profile_realloc"]),
-    ("byte countdown (hp_sampler_should_sample, inlined)",
-     ["hp_sampler.h:profile_malloc", "hp_sampler.h:profile_calloc", "hp_sampler.h:profile_realloc"]),
-    ("free hook: forwarding", ["hp_hooks.c:profile_free", "hp_hooks.h:profile_free"]),
-    ("free hook: live-set filter probe (hp_liveset_maybe, inlined)",
-     ["hp_liveset.h:profile_free", "hp_liveset.h:profile_realloc"]),
-]
+#: The engine's hook functions, by role (names of both the first and the tail-calling hot path).
+ALLOC_HOOKS = {"profile_malloc", "profile_calloc", "profile_realloc", "raw_malloc", "raw_calloc",
+               "objmem_malloc", "objmem_calloc", "nesting_malloc", "nesting_calloc",
+               "sampled_malloc", "sampled_calloc"}
+FREE_HOOKS = {"profile_free", "free_maybe_sampled"}
+#: inclusive costs of the slow paths: (row label, function names)
 BREAKDOWN_INCL = [
     ("sampled path: hp_hooks_record_alloc (inclusive)", "hp_hooks_record_alloc"),
     ("  of which frame walk (hp_frames_walk_no_py)", "hp_frames_walk_no_py"),
@@ -267,13 +264,21 @@ BREAKDOWN_INCL = [
     ("  of which live-set insert (hp_liveset_add)", "hp_liveset_add"),
     ("  of which lock (hp_log_lock + hp_log_unlock)", "hp_log_lock|hp_log_unlock"),
     ("sampler slow path: gap draw (hp_sampler_slow, inclusive)", "hp_sampler_slow"),
-    ("recorded frees: hp_hooks_record_free + take_live (inclusive)", "take_live"),
+    ("recorded frees: take_live (inclusive)", "take_live"),
     ("log flusher thread (flusher_main, inclusive)", "flusher_main"),
 ]
 
 
+def _fn(name: str) -> tuple[str, str]:
+    """'path/hp_sampler.h:objmem_malloc [obj]' -> ('hp_sampler.h', 'objmem_malloc')."""
+    head = name.split(" ")[0]
+    path, _, fn = head.rpartition(":")
+    return os.path.basename(path), fn.split("'")[0]
+
+
 def _annotate(path: str, inclusive: bool) -> list[tuple[int, str]]:
-    cmd = ["callgrind_annotate", "--threshold=100", f"--inclusive={'yes' if inclusive else 'no'}", path]
+    cmd = ["callgrind_annotate", "--threshold=100", "--auto=no",
+           f"--inclusive={'yes' if inclusive else 'no'}", path]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rows = []
     for line in text.splitlines():
@@ -286,45 +291,50 @@ def _annotate(path: str, inclusive: bool) -> list[tuple[int, str]]:
     return rows
 
 
-def _calls(path: str, names: list[str]) -> dict[str, int]:
-    """Calls of each hook, counted as its calls into the allocator it wraps (the hooks end in a
-    tail call, so callgrind shows no caller edge into them)."""
+def _calls(path: str) -> dict[str, int]:
+    """Allocation and free calls that went through the hooks, counted as the hooks' calls into
+    the allocators they wrap (the hooks end in tail calls, so they have no caller edges)."""
     cmd = ["callgrind_annotate", "--threshold=100", "--tree=calling", path]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    counts = {n: 0 for n in names}
-    current: str | None = None
+    counts = {"alloc": 0, "free": 0}
+    role: str | None = None
     for line in text.splitlines():
         s = line.strip()
         if "*  " in s:
-            fn = s.split("*  ", 1)[1].split(" ")[0]
-            current = next((n for n in names if f"hp_hooks.c:{n}" in fn), None)
-        elif current and ">   " in s and "/native/" not in s and "x)" in s:
+            file, fn = _fn(s.split("*  ", 1)[1])
+            role = ("alloc" if fn in ALLOC_HOOKS else "free" if fn in FREE_HOOKS else None) \
+                if file.startswith("hp_") else None
+        elif role and ">   " in s and "/native/" not in s and "x)" in s:
             try:
-                counts[current] += int(s.rsplit("(", 1)[1].split("x)")[0].replace(",", ""))
+                counts[role] += int(s.rsplit("(", 1)[1].split("x)")[0].replace(",", ""))
             except ValueError:
                 pass
         elif not s:
-            current = None
+            role = None
     return counts
 
 
 def breakdown_of(none_total: int, hp: dict[str, Any]) -> dict[str, Any]:
     path = hp["dump"]
     total = hp["instructions"]
-    self_rows = _annotate(path, inclusive=False)
-    incl_rows = _annotate(path, inclusive=True)
-    cats = []
-    for name, pats in BREAKDOWN_SELF:
-        cats.append((name, sum(c for c, n in self_rows if any(p in n for p in pats))))
+    self_rows = [(c, *_fn(n)) for c, n in _annotate(path, inclusive=False) if "/native/hp_" in n]
+    incl_rows = [(c, *_fn(n)) for c, n in _annotate(path, inclusive=True) if "/native/hp_" in n]
+    by_fn: dict[str, dict[str, int]] = {}
+    for c, file, fn in self_rows:
+        by_fn.setdefault(fn, {})
+        by_fn[fn][file] = by_fn[fn].get(file, 0) + c
+    alloc_self = sum(sum(v.values()) for f, v in by_fn.items() if f in ALLOC_HOOKS)
+    free_self = sum(sum(v.values()) for f, v in by_fn.items() if f in FREE_HOOKS)
+    cats = [("allocation hooks, self (incl. inlined countdown and checks)", alloc_self),
+            ("free hooks, self (incl. inlined live-set filter probe)", free_self)]
     for name, pat in BREAKDOWN_INCL:
-        alts = pat.split("|")
-        cats.append((name, sum(c for c, n in incl_rows
-                               if any(n.split(" ")[0].endswith(":" + p) for p in alts))))
-    native_self = sum(c for c, n in self_rows if "_native" in n or "/native/hp_" in n)
-    calls = _calls(path, ["profile_malloc", "profile_calloc", "profile_realloc", "profile_free"])
+        alts = set(pat.split("|"))
+        cats.append((name, sum(c for c, _file, fn in incl_rows if fn in alts)))
+    top = sorted(((sum(v.values()), fn, v) for fn, v in by_fn.items()), reverse=True)[:12]
     return {"bench": hp["bench"], "config": hp["config"], "none": none_total, "hp": total,
-            "delta": total - none_total, "native_self": native_self, "categories": cats,
-            "calls": calls}
+            "delta": total - none_total, "native_self": sum(c for c, _f, _n in self_rows),
+            "categories": cats, "calls": _calls(path),
+            "top_self": [[fn, tot, v] for tot, fn, v in top]}
 
 
 def cmd_breakdown(a: argparse.Namespace) -> None:
@@ -350,7 +360,7 @@ def cmd_breakdown(a: argparse.Namespace) -> None:
         for res in pool.map(one, benches):
             results.append(res)
             print(f"  {res['bench']}: delta {res.get('delta', 0) / 1e6:.2f} M", flush=True)
-            save(out, {"runs": results})
+            save(out, {"runs": results, "engine": engine_id()})
 
 
 def main() -> None:

@@ -79,17 +79,13 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
     ratios: dict[str, dict[str, float]] = {c: {} for c in configs + ["none~"]}
     spread: dict[tuple[str, str], tuple[float, float]] = {}
     for b in benches:
-        base = best.get((b, "none"))
-        if not base:
-            continue
         for c in configs + ["none~"]:
-            if (b, c) in best:
-                ratios[c][b] = best[(b, c)] / base
-                rr = [per_round[(b, c, k)] / per_round[(b, "none", k)]
-                      for k in range(wall["rounds"])
-                      if (b, c, k) in per_round and (b, "none", k) in per_round]
-                if rr:
-                    spread[(b, c)] = (min(rr), max(rr))
+            rr = [per_round[(b, c, k)] / per_round[(b, "none", k)]
+                  for k in range(wall["rounds"])
+                  if (b, c, k) in per_round and (b, "none", k) in per_round]
+            if rr:
+                ratios[c][b] = statistics.median(rr)
+                spread[(b, c)] = (min(rr), max(rr))
     cols = configs
     lines = [
         "| benchmark | ms/iter (none) | " + " | ".join(profilers.label(c) for c in cols)
@@ -102,7 +98,7 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
         for c in cols + ["none~"]:
             x = ratios[c].get(b)
             cell = fmt(x)
-            if (b, c) in spread and wall["rounds"] > 1:
+            if (b, c) in spread and spread[(b, c)][0] != spread[(b, c)][1]:
                 lo, hi = spread[(b, c)]
                 cell += f" <sub>({lo:.2f}–{hi:.2f})</sub>"
             row.append(cell)
@@ -115,6 +111,9 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
     if errors:
         text += "\n\nFailed runs:\n\n" + "\n".join(
             f"- {r['bench']} / {r['config']} (round {r['round']}): `{r['error'][:300]}`" for r in errors)
+    aa = [per_round[(b, "none~", k)] / per_round[(b, "none", k)] for b in benches
+          for k in range(wall["rounds"]) if (b, "none~", k) in per_round and (b, "none", k) in per_round]
+    ratios["_aa_all"] = {str(i): x for i, x in enumerate(aa)}
     return text, ratios
 
 
@@ -185,19 +184,32 @@ def breakdown_table(bd: dict[str, Any]) -> str:
             v = r["categories"][i][1]
             cells.append(f"{v / 1e6:.3f} ({v / r['delta'] * 100:.0f} %)" if r["delta"] > 0 else f"{v / 1e6:.3f}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines.append("| hook calls: malloc / calloc / realloc / free (thousands) | " + " | ".join(
-        "{:.0f} / {:.0f} / {:.0f} / {:.0f}".format(*(r["calls"][k] / 1e3 for k in (
-            "profile_malloc", "profile_calloc", "profile_realloc", "profile_free"))) for r in runs) + " |")
-
-    def per_call(r: dict[str, Any], idx: list[int], keys: list[str]) -> str:
-        n = sum(r["calls"][k] for k in keys)
-        v = sum(r["categories"][i][1] for i in idx)
-        return f"{v / n:.1f}" if n else "n/a"
-
-    lines.append("| instructions per allocation call on the fast path (hook + countdown) | " + " | ".join(
-        per_call(r, [0, 1], ["profile_malloc", "profile_calloc", "profile_realloc"]) for r in runs) + " |")
-    lines.append("| instructions per free call (hook + filter probe) | " + " | ".join(
-        per_call(r, [2, 3], ["profile_free"]) for r in runs) + " |")
+    lines.append("| hook calls: allocations / frees (thousands) | " + " | ".join(
+        f"{r['calls']['alloc'] / 1e3:.0f} / {r['calls']['free'] / 1e3:.0f}" for r in runs) + " |")
+    lines.append("| self instructions per allocation call (allocation hooks) | " + " | ".join(
+        f"{r['categories'][0][1] / r['calls']['alloc']:.1f}" if r["calls"]["alloc"] else "n/a"
+        for r in runs) + " |")
+    lines.append("| self instructions per free call (free hooks) | " + " | ".join(
+        f"{r['categories'][1][1] / r['calls']['free']:.1f}" if r["calls"]["free"] else "n/a"
+        for r in runs) + " |")
+    # the engine's functions with the most self cost, over all benchmarks of the breakdown
+    agg: dict[str, int] = {}
+    files: dict[str, dict[str, int]] = {}
+    for r in runs:
+        for fn, tot, by_file in r.get("top_self", []):
+            agg[fn] = agg.get(fn, 0) + tot
+            for f, c in by_file.items():
+                files.setdefault(fn, {})
+                files[fn][f] = files[fn].get(f, 0) + c
+    if agg:
+        total = sum(r["delta"] for r in runs)
+        lines += ["", "Engine functions by self cost, summed over the benchmarks above (inlined code "
+                  "by the file it comes from):", "",
+                  "| function | self instructions (M) | share of all extra instructions | by file |",
+                  "|---|---:|---:|---|"]
+        for fn, tot in sorted(agg.items(), key=lambda kv: -kv[1])[:12]:
+            parts = ", ".join(f"{f} {c / 1e6:.2f}" for f, c in sorted(files[fn].items(), key=lambda kv: -kv[1]))
+            lines.append(f"| `{fn}` | {tot / 1e6:.2f} | {tot / total * 100:.0f} % | {parts} |")
     return "\n".join(lines)
 
 
@@ -481,8 +493,8 @@ def recommend(cg_ratios: dict[str, dict[str, float]] | None, acc: dict[str, Any]
     if not cg_ratios or not acc:
         return "(needs both callgrind and accuracy results)", []
     summ = acc_summary(acc)
-    rows = ["| rate | callgrind geomean | callgrind max | peak error p90 / max | share error p90 / max (pp) | overhead targets | accuracy targets |",
-            "|---|---:|---:|---:|---:|---|---|"]
+    rows = ["| rate | callgrind geomean | callgrind max | peak error p90 / max | runs with peak within 5 % | share error p90 / max (pp) | runs with shares within 2 pp | overhead targets | accuracy targets |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     ok_both = []
     rates = [r for r in profilers.RATES if cg_ratios.get(f"hp:{r}") and r in summ]
     sw = sweep_geomeans(cg_ratios, rates)
@@ -496,9 +508,30 @@ def recommend(cg_ratios: dict[str, dict[str, float]] | None, acc: dict[str, Any]
             ok_both.append(r)
         rows.append(f"| {profilers.human_rate(r)}{' (current default)' if r == default else ''} | "
                     f"{g:.3f}x | {m:.3f}x | {pct(pk, .9):.2f} % / {max(pk):.2f} % | "
-                    f"{pct(sh, .9):.2f} / {max(sh):.2f} | {'met' if over_ok else 'missed'} | "
+                    f"{sum(x <= TARGET_PEAK * 100 for x in pk)}/{len(pk)} | "
+                    f"{pct(sh, .9):.2f} / {max(sh):.2f} | {sum(x <= TARGET_SHARE_PP for x in sh)}/{len(sh)} | "
+                    f"{'met' if over_ok else 'missed'} | "
                     f"{'met' if acc_ok else 'missed'} |")
-    return "\n".join(rows), [profilers.human_rate(r) for r in ok_both]
+    acc_ok = [r for r in rates if max(summ[r]["peak"]) * 100 <= TARGET_PEAK * 100
+              and max(summ[r]["share"]) <= TARGET_SHARE_PP]
+    text = ["\n".join(rows), ""]
+    if acc_ok:
+        best = max(acc_ok)
+        g_best, g_def = sw[best][0], sw.get(default, (float("nan"),))[0]
+        floor = sw[max(rates)][0]
+        text.append(
+            f"**Recommended default: {profilers.human_rate(best)}**, the largest rate at which every "
+            f"run met both accuracy targets (peak within {TARGET_PEAK * 100:.0f} % on heaps of "
+            f"50 MB or more, top-10 shares within {TARGET_SHARE_PP:.0f} pp; "
+            f"{len(summ[best]['peak'])} runs over {len(summ[best]['by'])} workloads). "
+            f"Its callgrind geometric mean on the rate-sweep benchmarks is {g_best:.3f}x against "
+            f"{g_def:.3f}x at {profilers.human_rate(default)} and {floor:.3f}x at "
+            f"{profilers.human_rate(max(rates))}: the cost that depends on the rate (the sampled "
+            f"path) is {(g_best - floor) * 100:.1f} points of it, the rest is the per-call fast path, "
+            "which no rate removes.")
+    else:
+        text.append("No rate met both accuracy targets in every run.")
+    return "\n".join(text), [profilers.human_rate(r) for r in ok_both]
 
 
 def main() -> None:
@@ -517,14 +550,26 @@ def main() -> None:
     quick = any(d and d.get("quick") for d in (wall, cg, acc))
 
     wall_text = wall_ratios = None
+    aa_all: list[float] = [1.0]
     if wall:
         wall_text, wall_ratios = wall_tables(wall)
+        aa_all = list(wall_ratios.pop("_aa_all").values()) or [1.0]
     cg_text = cg_ratios = None
     cg_notes: list[str] = []
     if cg:
         cg_text, cg_ratios, cg_notes = cg_tables(cg)
 
     ov = ["# Overhead on pyperformance benchmarks", "", f"{machine}." + (" **Quick mode.**" if quick else ""), ""]
+    for what, d in (("wall time", wall), ("callgrind", cg), ("breakdown", bd)):
+        if d and d.get("engine"):
+            e = d["engine"]
+            line = (f"Engine measured by the {what} step: `_native` sha256 {e['so_sha256']}, tree at "
+                    f"{e['commit']}{' with uncommitted native/ changes' if e.get('native_dirty') else ''}")
+            end = d.get("engine_end")
+            if end and end.get("so_sha256") != e["so_sha256"]:
+                line += f" — **the extension was rebuilt during this step** (ended at {end['so_sha256']})"
+            ov.append(line + ".  ")
+    ov.append("")
     if cg_text:
         ov += ["## Instructions under callgrind (the headline: deterministic)", "",
                "Ratio of instructions executed in the timed benchmark iterations (bracketed by "
@@ -540,16 +585,19 @@ def main() -> None:
                breakdown_table(bd), ""]
     if wall_text:
         ov += ["## Wall time (noisy)", "",
-               f"Best-of values (each value {wall['target_s'] * 1e3:.0f} ms or more of iterations), "
-               f"ratio to the best no-profiler value of the same benchmark; in small print the range "
-               f"of per-round ratios over {wall['rounds']} interleaved rounds. The A/A column runs "
-               "the no-profiler configuration a second time: its spread is the noise floor. The "
-               "machine is a shared 2-core VM on which other people compile and run tests at the "
-               "same time (1-minute load average during the run: "
-               f"{min(wall['load']):.1f}–{max(wall['load']):.1f}), so ratios within about ±"
-               f"{max(5.0, 100 * max(abs(x - 1) for x in wall_ratios.get('none~', {}).values() or [0.05])):.0f} % "
-               "are not distinguishable from noise; the callgrind figures above are the ones to "
-               "trust for small overheads.", "", wall_text, ""]
+               f"Each round runs every configuration of a benchmark back to back (rotated order); "
+               f"a round's ratio is the best value of the configuration over the best no-profiler "
+               f"value of the same round (each value {wall['target_s'] * 1e3:.0f} ms or more of "
+               f"iterations). Shown: the median over {wall['rounds']} rounds, in small print the "
+               "range. tracemalloc runs in the first round only (one value: its ratios are far "
+               "from any target). The A/A column runs the no-profiler configuration a second time "
+               "in the same round: it is the noise floor. The machine is a shared 2-core VM on "
+               "which other people compile and run tests at the same time (1-minute load average "
+               f"during the run: {min(wall['load']):.1f}–{max(wall['load']):.1f}); A/A ratios of "
+               f"single rounds ranged from {min(aa_all):.2f} to {max(aa_all):.2f} (median "
+               f"|A/A − 1| = {statistics.median(abs(x - 1) for x in aa_all) * 100:.1f} %), so "
+               "wall-time differences of a few percent are noise here: the callgrind figures above "
+               "are the ones to trust for small overheads.", "", wall_text, ""]
         if wall.get("unavailable"):
             ov += ["Not run: " + ", ".join(f"{k} ({v})" for k, v in wall["unavailable"].items()), ""]
     with open(os.path.join(a.out, "overhead.md"), "w") as f:
@@ -557,8 +605,10 @@ def main() -> None:
 
     if acc:
         with open(os.path.join(a.out, "accuracy.md"), "w") as f:
+            eng = acc.get("engine") or {}
             f.write("\n".join(["# Accuracy of heapprof_nb's estimates", "",
-                               f"{machine}." + (" **Quick mode.**" if quick else ""), "",
+                               f"{machine}." + (" **Quick mode.**" if quick else ""),
+                               f"Engine: `_native` sha256 {eng.get('so_sha256', 'n/a')}.", "",
                                f"Rates {', '.join(profilers.human_rate(r) for r in acc['rates'])}; "
                                f"{acc['seeds']} seeds each (seeded sampling, `seed=1..{acc['seeds']}`).",
                                "", accuracy_tables(acc), ""]))
@@ -589,7 +639,9 @@ def main() -> None:
                    f"{fmt(max(hw.values()) if hw else None, 3)}; exact below tracemalloc-25 on "
                    f"{sum(1 for b in exw if b in tmw and exw[b] < tmw[b])}/{sum(1 for b in exw if b in tmw)} benchmarks."]
         sm.append("")
-    sm += ["## Rate against overhead and accuracy", "", rec_table, "",
+    sm += ["## Rate against overhead and accuracy", "",
+           "Overhead: callgrind geometric mean and max over the benchmarks measured at every rate "
+           "(the rate sweep). Accuracy: all workloads x seeds of accuracy.md.", "", rec_table, "",
            "Rates meeting every target: " + (", ".join(ok) if ok else "none") + ".", ""]
     with open(os.path.join(a.out, "summary.md"), "w") as f:
         f.write("\n".join(sm))
