@@ -663,9 +663,16 @@ int hp_stats_stop(hp_stats_result_t *out) {
 /* The forking thread takes the hp_log lock so the child's copy of the tables and buffer is
  * consistent; the child stops profiling (its allocations are not the parent's), forgets the
  * parent's file without writing to it, and keeps our hooks only as forwarders. */
-static void before_fork(void) { hp_log_lock(); }
-static void after_fork_parent(void) { hp_log_unlock(); }
+static void before_fork(void) {
+    hp_log_lock();
+    hp_sampler_before_fork();
+}
+static void after_fork_parent(void) {
+    hp_sampler_after_fork_parent();
+    hp_log_unlock();
+}
 static void after_fork_child(void) {
+    hp_sampler_after_fork_child();
     orphaned = hooks_installed;
     atomic_store(&recording, 0);
     atomic_store(&hp_hooks_kind, HP_KIND_NONE);

@@ -12,6 +12,44 @@ hp_sampler_config_t hp_sampler_config;      /* written with no hook installed (G
 _Atomic uint32_t hp_sampler_epoch = 1;      /* bumped per configuration */
 static _Atomic uint64_t thread_serial;      /* distinct generator seeds per thread */
 static pthread_key_t thread_key;            /* set once at init; runs the exit destructor */
+/* Every thread that has slow-path state, so configure can zero their countdowns. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static hp_thread_t *registry;               /* registry_lock */
+
+static void registry_add(hp_thread_t *t) {
+    pthread_mutex_lock(&registry_lock);
+    t->prev = NULL;
+    t->next = registry;
+    if (registry != NULL) {
+        registry->prev = t;
+    }
+    registry = t;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(hp_thread_t *t) {
+    pthread_mutex_lock(&registry_lock);
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else if (registry == t) {
+        registry = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void hp_sampler_before_fork(void) { pthread_mutex_lock(&registry_lock); }
+void hp_sampler_after_fork_parent(void) { pthread_mutex_unlock(&registry_lock); }
+void hp_sampler_after_fork_child(void) {
+    /* The other threads do not exist in the child: keep only this one. */
+    registry = hp_tls.thread;
+    if (registry != NULL) {
+        registry->prev = registry->next = NULL;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
 
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
@@ -54,6 +92,7 @@ static void thread_exit(void *arg) {
     if (hp_tls.thread == arg) {
         hp_tls.thread = NULL;
     }
+    registry_remove(arg);
     free(arg);
 }
 
@@ -74,6 +113,8 @@ hp_thread_t *hp_sampler_thread(void) {
         free(t);
         return NULL;
     }
+    t->tls = &hp_tls;
+    registry_add(t);
     hp_tls.thread = t;
     return t;
 }
@@ -108,8 +149,7 @@ static int sample_bytes(uint64_t size, uint32_t epoch) {
     if (t == NULL) {
         return 0; /* no generator: sampling nothing keeps the estimates unbiased but noisier */
     }
-    if (hp_tls.epoch != epoch) {
-        hp_tls.epoch = epoch;
+    if (hp_tls.bytes_left == 0) { /* first allocation of this thread in this run */
         hp_tls.bytes_left = draw_byte_gap(t);
         if (size < hp_tls.bytes_left) {
             hp_tls.bytes_left -= size;
@@ -154,12 +194,8 @@ int hp_sampler_slow(uint64_t size) {
     case HP_MODE_BYTES:
         return sample_bytes(size, epoch);
     case HP_MODE_SIZES:
-        hp_tls.epoch = epoch;
-        hp_tls.bytes_left = 0; /* keeps this thread off the byte fast path */
         return sample_sizes(size, epoch);
     case HP_MODE_ALL:
-        hp_tls.epoch = epoch;
-        hp_tls.bytes_left = 0;
         return 1;
     }
     return 0;
@@ -201,7 +237,15 @@ int hp_sampler_configure(hp_mode_t mode, uint64_t rate, int n_buckets, const uin
     }
     hp_sampler_config = c;
     atomic_store_explicit(&thread_serial, 0, memory_order_relaxed);
-    /* A fresh epoch makes each thread reseed and redraw its gaps on its next allocation. */
+    /* A fresh epoch makes each thread reseed its generator, and a zero countdown sends it to the
+     * slow path to draw a gap under these settings, on its next allocation. A hook still running
+     * from the last run could store its old countdown back over the zero: that thread's first gap
+     * of this run then keeps the previous rate, a bias limited to one gap. */
     atomic_fetch_add_explicit(&hp_sampler_epoch, 1, memory_order_release);
+    pthread_mutex_lock(&registry_lock);
+    for (hp_thread_t *t = registry; t != NULL; t = t->next) {
+        __atomic_store_n(&t->tls->bytes_left, 0, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&registry_lock);
     return HP_OK;
 }

@@ -19,9 +19,10 @@
  *
  * HP_MODE_ALL samples everything with weight s (exact mode, `rate=1`).
  *
- * A run's settings change only while no hook is installed (hp_sampler_configure); the epoch they
- * carry makes every thread draw a fresh gap under the new settings on its next allocation, so no
- * gap drawn under an old rate leaks into a new run.
+ * A run's settings change only while no hook is installed (hp_sampler_configure), which also zeroes
+ * every registered thread's countdown: zero sends a thread to the slow path, where it reseeds and
+ * draws a fresh gap under the new settings, so no gap drawn under an old rate leaks into a new run
+ * and the hot path needs no check of which run it is in.
  */
 #ifndef HP_SAMPLER_H
 #define HP_SAMPLER_H
@@ -40,13 +41,16 @@ typedef struct hp_thread {
     uint32_t size_epoch;                      /* epoch the bucket countdowns were drawn in */
     uint32_t rng_epoch;                       /* epoch the generator was seeded in */
     int64_t size_countdown[HP_MAX_BUCKETS];   /* allocations to skip per bucket (mode SIZES) */
+    struct hp_tls *tls;                       /* this thread's hot-path state */
+    struct hp_thread *prev, *next;            /* the registry; guarded by its own mutex */
 } hp_thread_t;
 
 /* The hot-path part, in static TLS (see HP_TLS). */
-typedef struct {
-    uint64_t bytes_left;  /* bytes until the next sample (mode BYTES); 0 in the other modes, so
-                           * every allocation takes the slow path there */
-    uint32_t epoch;       /* hp_sampler_epoch the countdown was drawn in */
+typedef struct hp_tls {
+    uint64_t bytes_left;  /* bytes until the next sample (mode BYTES); 0 means "not drawn yet in
+                           * this run" (a drawn gap is >= 1) and stays 0 in the other modes, so
+                           * every allocation takes the slow path there. hp_sampler_configure
+                           * zeroes it from another thread, with no hook of ours running. */
     uint32_t busy;        /* nonzero while this thread is inside a hook's own work */
     uint32_t quiet;       /* nonzero while heapprof_nb's own Python code runs: not sampled */
     hp_thread_t *thread;  /* slow-path state, NULL until needed */
@@ -80,11 +84,10 @@ int hp_sampler_slow(uint64_t size);
 
 /* The hot path: 1 if an allocation of `size` bytes is certainly not sampled, and then its bytes
  * are taken off the countdown. 0 means "ask hp_sampler_slow". Hook-safe: a TLS load, a compare
- * with the run's epoch and a TLS store. */
+ * and a TLS store. */
 static inline int hp_sampler_skip(uint64_t size) {
     uint64_t left = hp_tls.bytes_left;
-    if (HP_LIKELY(size < left &&
-                  hp_tls.epoch == atomic_load_explicit(&hp_sampler_epoch, memory_order_relaxed))) {
+    if (HP_LIKELY(size < left)) {
         hp_tls.bytes_left = left - size;
         return 1;
     }
@@ -105,5 +108,11 @@ uint64_t hp_sampler_next(hp_thread_t *t);
 
 /* Registers the thread-exit destructor; call once at module init. Returns 0 or HP_ETHREAD. */
 int hp_sampler_init(void);
+
+/* fork: the registry's mutex is taken before and released after, in both processes; the child
+ * keeps only its own thread in the registry. */
+void hp_sampler_before_fork(void);
+void hp_sampler_after_fork_parent(void);
+void hp_sampler_after_fork_child(void);
 
 #endif /* HP_SAMPLER_H */
