@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# The reader module heapprof_nb/profile.py shares its name with the heapprof_nb.profile context
+# manager. Importing the module first, then binding the name below, keeps heapprof_nb.profile the
+# context manager: a later `from .profile import read` finds the module already loaded and does
+# not rebind the package attribute.
+from . import profile as _profile_module  # noqa: F401  (imported for the binding order)
 from ._api import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_RATE,

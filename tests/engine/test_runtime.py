@@ -280,3 +280,10 @@ def test_fork_child_stops_parent_continues(python_subprocess, tmp_path: Path) ->
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "False", "True", "True", "False", "True"]
+
+
+def test_profile_stays_the_context_manager_after_reading() -> None:
+    # heapprof_nb/profile.py (the reader) must not shadow heapprof_nb.profile (the API).
+    from heapprof_nb.profile import read  # noqa: F401
+
+    assert heapprof_nb.profile is heapprof_nb._api.profile
