@@ -41,6 +41,7 @@ __all__ = [
     "cell_source",
     "register_source",
     "count_lines",
+    "Bookkeeping",
     "CellMetaWriter",
     "CellWatcher",
     "trim_notebook_stacks",
@@ -55,10 +56,6 @@ MAX_SOURCE = 512 * 1024
 def cell_label(count: int) -> str:
     """``In [N]``: how a cell is named everywhere (markers, frames, plots)."""
     return f"In [{count}]"
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _counts_ahead() -> bool:
@@ -83,7 +80,9 @@ def running_count(shell: Any) -> int:
     """
     result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     count = getattr(result, "execution_count", None)
-    return int(count) if _is_count(count) else int(shell.execution_count)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    return int(shell.execution_count)
 
 
 def next_cell_count(shell: Any, info: Any = None) -> int:
@@ -181,6 +180,59 @@ def _clip(source: str) -> str:
     return source[: cut + 1 if cut > 0 else MAX_SOURCE]
 
 
+class Bookkeeping:
+    """Sections of heapprof_nb's own work while a profile runs, kept out of that profile: between
+    ``begin()`` and ``end()`` this thread's allocations are not sampled (frees still are).
+
+    The same switch as ``_api.quiet()``, in plain calls rather than a ``with`` block, because
+    its context manager allocates on the sampled side of the flag: the context manager, its
+    generator and the bound ``__exit__`` that ``with`` keeps (attributed to the caller's line)
+    are made before the flag is set and live through the block, and leaving allocates a
+    StopIteration after the flag is cleared. At rate 1 those showed up in the user's profile as
+    sites of ours. ``begin``/``end`` allocate nothing.
+
+    Sections nest (a depth count). ``_api.quiet()`` does not: it clears the flag on its way out
+    whatever was around it, and so do ``_api._mark_cell``/``_api._add_meta`` that use it, so
+    inside a section write markers and META records with ``mark``/``meta`` here, and end a
+    section right after calling ``_api.start()`` (which may hook NumPy under its own quiet).
+
+    Create it before the profile starts (it imports the engine); one per shell, used from the
+    shell's thread.
+    """
+
+    __slots__ = ("_native", "_depth")
+
+    def __init__(self) -> None:
+        from . import _native
+
+        self._native: Any = _native
+        self._depth = 0
+
+    def begin(self) -> None:
+        if self._depth == 0:
+            self._native.set_quiet(True)
+        self._depth += 1
+
+    def end(self) -> None:
+        self._depth -= 1
+        if self._depth <= 0:
+            self._depth = 0
+            self._native.set_quiet(False)
+
+    def running(self) -> bool:
+        return bool(self._native.is_running())
+
+    def mark(self, kind: int, label: str) -> None:
+        """A cell marker (1 start, 2 end), if a profile runs."""
+        if self._native.is_running():
+            self._native.mark(kind, label)
+
+    def meta(self, key: str, value: str) -> None:
+        """A META record, if a profile runs."""
+        if self._native.is_running():
+            self._native.meta(key, value)
+
+
 class CellMetaWriter:
     """Writes ``cell_label``/``cell_source`` META records into the running profile, each once.
 
@@ -189,35 +241,44 @@ class CellMetaWriter:
     text, so the same filename comes back with a new N) is written again; the last record wins.
     """
 
-    def __init__(self, shell: Any) -> None:
+    def __init__(self, shell: Any, quiet: Bookkeeping) -> None:
         self._shell = shell
+        self._quiet = quiet
         self._written: dict[str, int] = {}
 
     def write(self) -> int:
-        """Write the cells not written yet; returns how many were written."""
-        from . import _api
-
-        if not _api.is_running():
-            return 0
-        n = 0
-        for name, count in cell_filenames(self._shell).items():
-            if self._written.get(name) == count:
-                continue
-            source = cell_source(self._shell, name, count)
-            _api._add_meta("cell_label:" + name, cell_label(count))
-            if source is not None:
-                _api._add_meta("cell_source:" + name, _clip(source))
-            self._written[name] = count
-            n += 1
-        return n
+        """Write the cells not written yet (a bookkeeping section); returns how many."""
+        quiet = self._quiet
+        quiet.begin()
+        try:
+            if not quiet.running():
+                return 0
+            n = 0
+            for name, count in cell_filenames(self._shell).items():
+                if self._written.get(name) == count:
+                    continue
+                source = cell_source(self._shell, name, count)
+                quiet.meta("cell_label:" + name, cell_label(count))
+                if source is not None:
+                    quiet.meta("cell_source:" + name, _clip(source))
+                self._written[name] = count
+                n += 1
+            return n
+        finally:
+            quiet.end()
 
 
 class CellWatcher:
-    """Marks every cell run while a profile runs across cells, and records the cells' source."""
+    """Marks every cell run while a profile runs across cells, and records the cells' source.
 
-    def __init__(self, shell: Any) -> None:
+    ``begin()`` it right after the profile started (it registers its callbacks); its own
+    work, the callbacks' included, runs in bookkeeping sections, not sampled into the profile.
+    """
+
+    def __init__(self, shell: Any, quiet: Bookkeeping) -> None:
         self._shell = shell
-        self._meta = CellMetaWriter(shell)
+        self._quiet = quiet
+        self._meta = CellMetaWriter(shell, quiet)
         self._open: str | None = None
         self._registered = False
 
@@ -225,24 +286,36 @@ class CellWatcher:
     def active(self) -> bool:
         return self._registered
 
-    def begin(self, current_count: int | None) -> None:
-        """Start watching; the cell that is running now (``current_count``) is opened at once."""
-        self._meta.write()
-        if current_count is not None:
-            self._open_cell(cell_label(current_count))
+    def register(self) -> None:
+        """Follow cells from now on (``pre_run_cell``/``post_run_cell`` callbacks)."""
         if not self._registered:
             self._shell.events.register("pre_run_cell", self._pre_run_cell)
             self._shell.events.register("post_run_cell", self._post_run_cell)
             self._registered = True
+
+    def begin(self, current_count: int | None) -> None:
+        """Start watching; the cell that is running now (``current_count``) is opened at once."""
+        self._quiet.begin()
+        try:
+            self._meta.write()
+            if current_count is not None:
+                self._open_cell(cell_label(current_count))
+            self.register()
+        finally:
+            self._quiet.end()
 
     def end(self) -> None:
         """Stop watching: records the cells seen, closes the open cell, removes the callbacks.
 
         Call it while the profile still runs so the records reach the file.
         """
-        self.unregister()
-        self._meta.write()
-        self._close_cell()
+        self._quiet.begin()
+        try:
+            self.unregister()
+            self._meta.write()
+            self._close_cell()
+        finally:
+            self._quiet.end()
 
     def unregister(self) -> None:
         if self._registered:
@@ -257,27 +330,33 @@ class CellWatcher:
             self._registered = False
 
     def _open_cell(self, label: str) -> None:
-        from . import _api
-
         self._close_cell()
-        _api._mark_cell(1, label)
+        self._quiet.mark(1, label)
         self._open = label
 
     def _close_cell(self) -> None:
         if self._open is not None:
-            from . import _api
-
-            _api._mark_cell(2, self._open)
+            self._quiet.mark(2, self._open)
             self._open = None
 
     def _pre_run_cell(self, info: Any = None) -> None:
-        self._open_cell(cell_label(next_cell_count(self._shell, info)))
+        quiet = self._quiet
+        quiet.begin()
+        try:
+            self._open_cell(cell_label(next_cell_count(self._shell, info)))
+        finally:
+            quiet.end()
 
     def _post_run_cell(self, result: Any = None) -> None:
+        quiet = self._quiet
+        quiet.begin()
         try:
             self._meta.write()
         finally:
-            self._close_cell()
+            try:
+                self._close_cell()
+            finally:
+                quiet.end()
 
 
 # Stacks as a notebook user reads them.

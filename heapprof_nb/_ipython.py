@@ -19,6 +19,7 @@ import keyword
 import os
 import sys
 import threading
+import types
 from typing import Any, Callable
 
 import IPython.core.magic as _magic
@@ -234,6 +235,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         self._stats_session: dict[str, Any] | None = None
         self._last_stats: tuple[Any, Any] | None = None  # (SizeHistogram, Recommendation)
         self._raw_cell: str | None = None
+        self._quiet: Any = None  # _cells.Bookkeeping, once the engine imports
         shell.events.register("pre_run_cell", self._remember_cell)
 
     def _remember_cell(self, info: Any = None) -> None:
@@ -260,6 +262,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         ``heapprof_nb.read(path)``.
         """
         __tracebackhide__ = True  # noqa: F841 (IPython hides this frame in tracebacks)
+        quiet = self._quiet_while_session()
         try:
             args = _parse(self.heapprof, line)
             if cell is not None:
@@ -276,6 +279,27 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
                 self._status()
         except _Fail as exc:
             _error(str(exc))
+        finally:
+            if quiet is not None:
+                quiet.end()
+
+    def _quiet_while_session(self) -> Any:
+        """While ``%heapprof start`` profiles every cell, a heapprof magic run in a cell is
+        bookkeeping (status, stop, refusals: nothing of the user's runs while a profile does):
+        begins a section and returns it, else None."""
+        quiet = self._quiet
+        if self._session is None or quiet is None or not quiet.running():
+            return None
+        quiet.begin()
+        return quiet
+
+    def _bookkeeping(self) -> Any:
+        """The Bookkeeping sections of this shell (imports the engine: call before starting)."""
+        if self._quiet is None:
+            from ._cells import Bookkeeping
+
+            self._quiet = Bookkeeping()
+        return self._quiet
 
     @staticmethod
     def _check_no_options(args: Any, action: str) -> None:
@@ -326,24 +350,28 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             raise _Fail(f"--as {name!r} is not a Python variable name")
         return name
 
-    def _start(self, args: Any) -> tuple[Any, str]:
-        """Check everything, then start the engine; returns (api, path)."""
+    def _start(self, args: Any, api: Any) -> str:
+        """Check everything, then start the engine (``api`` is the ``_api`` module); returns the
+        path. (One value: unpacking a pair after the profile started allocates an iterator.)"""
         options = self._start_options(args)
         output = _unquote(args.output)
         if output is not None:
             output = os.path.expanduser(output)
-        api = _api()
         if api.is_running():
             where = api.current_path()
             how = "%heapprof stop" if self._session is not None else "heapprof_nb.stop()"
             raise _Fail(f"a profile is already running (writing {where}); stop it with {how} first")
         if self._stats_session is not None:
             raise _Fail("%heapprof_stats start is running; end it with %heapprof_stats stop first")
+        quiet = self._bookkeeping()
+        quiet.begin()  # what start() does once the engine records is not the user's
         try:
-            path = api.start(output, **options)
+            path: str = api.start(output, **options)
         except Exception as exc:  # bad path, bad option values, stats mode running
             raise _Fail(str(exc)) from None
-        return api, path
+        finally:
+            quiet.end()
+        return path
 
     def _count(self) -> int:
         """N of the cell running this magic, as the notebook shows it (``In [N]``)."""
@@ -357,21 +385,46 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
 
         name = self._target_name(args)
         live = self._live_available(args.live)
-        filename, tree = self._compile_body(line, cell)
-        api, path = self._start(args)
+        shell = self._shell
+        # Everything that is not the cell's own work happens before the engine records, or in
+        # a bookkeeping section; the body is compiled here, not while it is being profiled.
+        body = _Body(shell, *self._compile_body(line, cell))
         label = cell_label(self._count())
         failure: BaseException | None = None
-        try:
-            api._mark_cell(1, label)
-            self._run_body(filename, tree)
-        except BaseException as exc:  # the cell's own exception, KeyboardInterrupt included
-            failure = exc
-        finally:
+        writer = None
+        api = _api()
+        # If the cell raises, CPython gives this frame a frame object and a traceback entry as
+        # the exception passes; make the frame object now, and run the body from here (not via
+        # _Body.run), so only the traceback entry (~60 bytes) is made while the profile runs.
+        sys._getframe()
+        with shell.display_trap:
+            path = self._start(args, api)
+            quiet = self._quiet
             try:
-                CellMetaWriter(self._shell).write()
-                api._mark_cell(2, label)
+                quiet.begin()
+                try:
+                    writer = CellMetaWriter(shell, quiet)
+                    quiet.mark(1, label)
+                finally:
+                    quiet.end()
+                try:  # the cell, not quiet
+                    if body.first is not None:
+                        body.first()
+                    if body.last is not None:
+                        body.last()
+                except BaseException as exc:  # the cell's own exception, KeyboardInterrupt too
+                    failure = exc
             finally:
-                path = api.stop()
+                quiet.begin()
+                try:
+                    if writer is not None:
+                        writer.write()
+                    quiet.mark(2, label)
+                finally:
+                    try:
+                        path = api.stop()
+                    finally:
+                        quiet.end()
         try:
             self._finish(path, name, args.no_view, live, interrupted=failure)
         except _Fail as exc:
@@ -422,24 +475,6 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             tree.body.append(ast.copy_location(ast.Pass(), tree.body[-1]))
         return filename, tree
 
-    def _run_body(self, filename: str, tree: ast.Module, show_value: bool = True) -> None:
-        """Run the nodes like IPython: the last expression's value goes to the display hook
-        (unless ``show_value`` is False, as for the line form of a magic, like ``%timeit``)."""
-        __tracebackhide__ = True  # noqa: F841
-        shell = self._shell
-        body = list(tree.body)
-        last: list[ast.stmt] = []
-        if show_value and body and isinstance(body[-1], ast.Expr):
-            body, last = body[:-1], body[-1:]
-        compiler = shell.compile
-        with shell.display_trap:
-            if body:
-                exec(compiler(ast.Module(body, []), filename, "exec"),
-                     shell.user_global_ns, shell.user_ns)
-            if last:
-                exec(compiler(ast.Interactive(last), filename, "single"),
-                     shell.user_global_ns, shell.user_ns)
-
     def _live_available(self, wanted: bool) -> bool:
         if not wanted:
             return False
@@ -471,14 +506,20 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
 
         name = self._target_name(args)
         live = self._live_available(args.live)
-        api, path = self._start(args)
-        watcher = CellWatcher(self._shell)
         count = self._count()
-        watcher.begin(count)
-        self._watcher = watcher
-        self._session = {"path": path, "name": name, "no_view": args.no_view, "live": live,
-                         "label": f"In [{count}]", "api": api}
-        _note(f"profiling every cell into {path} until %heapprof stop")
+        api = _api()
+        path = self._start(args, api)
+        quiet = self._quiet
+        quiet.begin()  # from here on the profile runs: all of this is bookkeeping
+        try:
+            watcher = CellWatcher(self._shell, quiet)
+            watcher.begin(count)
+            self._watcher = watcher
+            self._session = {"path": path, "name": name, "no_view": args.no_view, "live": live,
+                             "label": f"In [{count}]", "api": api}
+            _note(f"profiling every cell into {path} until %heapprof stop")
+        finally:
+            quiet.end()
 
     def _stop_across_cells(self) -> None:
         session = self._session
@@ -496,11 +537,16 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         assert session is not None
         self._session = self._watcher = None
         api = session["api"]
+        quiet = self._bookkeeping()
+        quiet.begin()
         try:
             if watcher is not None:
                 watcher.end()
         finally:
-            path: str = api.stop() if api.is_running() else session["path"]
+            try:
+                path: str = api.stop() if api.is_running() else session["path"]
+            finally:
+                quiet.end()
         return path
 
     def _status(self) -> None:
@@ -539,6 +585,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         ``%heapprof_stats`` alone shows the last result again.
         """
         __tracebackhide__ = True  # noqa: F841
+        quiet = self._quiet_while_session()
         try:
             args = _parse(self.heapprof_stats, line)
             budget = _parse_budget(args.budget)
@@ -561,6 +608,9 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
                 show_stats(*self._last_stats)
         except _Fail as exc:
             _error(str(exc))
+        finally:
+            if quiet is not None:
+                quiet.end()
 
     @staticmethod
     def _statement_text(line: str) -> str:
@@ -609,14 +659,16 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             filename, tree = self._compile_body(line, code, "heapprof_stats")
         else:
             filename, tree = self._compile_statement(code)
-        api, rss = self._stats_begin()
+        body = _Body(self._shell, filename, tree, show_value=cell_mode)  # compiled, not measured
         failure: BaseException | None = None
-        try:
-            self._run_body(filename, tree, show_value=cell_mode)
-        except BaseException as exc:
-            failure = exc
-        finally:
-            self._stats_end(api, rss, budget)
+        with self._shell.display_trap:
+            api, rss = self._stats_begin()
+            try:
+                body.run()
+            except BaseException as exc:
+                failure = exc
+            finally:
+                self._stats_end(api, rss, budget)
         if failure is not None:
             _note(f"the code raised {type(failure).__name__}; the statistics cover what ran")
         assert self._last_stats is not None
@@ -661,6 +713,46 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             session, self._stats_session = self._stats_session, None
             session["api"].stop_stats()
             session["rss"].growth()
+
+
+class _Body:
+    """A cell body compiled before profiling starts, run like IPython runs a cell: the value of
+    a last expression goes to the display hook (unless ``show_value`` is False, as for the line
+    form of a magic, like ``%timeit``).
+
+    The code runs as functions made here: ``exec()`` would make a function object in our frame
+    while the cell runs, a site of ours in the cell's profile. (``exec`` only when the shell's
+    local and global namespaces differ, as in an embedded shell.) Run it inside
+    ``shell.display_trap``.
+    """
+
+    __slots__ = ("first", "last")
+
+    def __init__(self, shell: Any, filename: str, tree: ast.Module, show_value: bool = True):
+        body = list(tree.body)
+        last: list[ast.stmt] = []
+        if show_value and body and isinstance(body[-1], ast.Expr):
+            body, last = body[:-1], body[-1:]
+        compiler = shell.compile  # in this order: a __future__ import in body applies to last
+        self.first = _runnable(shell, compiler(ast.Module(body, []), filename, "exec")) \
+            if body else None
+        self.last = _runnable(shell, compiler(ast.Interactive(last), filename, "single")) \
+            if last else None
+
+    def run(self) -> None:
+        __tracebackhide__ = True  # noqa: F841
+        if self.first is not None:
+            self.first()
+        if self.last is not None:
+            self.last()
+
+
+def _runnable(shell: Any, code: types.CodeType) -> Callable[[], Any]:
+    user_globals, user_ns = shell.user_global_ns, shell.user_ns
+    if user_ns is user_globals:
+        # module-level code run as a function gets its globals as its locals, as exec(code, g, g)
+        return types.FunctionType(code, user_globals)
+    return lambda: exec(code, user_globals, user_ns)
 
 
 def _ends_with_semicolon(code: str) -> bool:

@@ -104,6 +104,30 @@ def stats_at_peak(profile: Any) -> list[Any]:
     return profile.snapshot_at(t).statistics("lineno")  # type: ignore[no-any-return]
 
 
+OURS = os.path.dirname(os.path.abspath(heapprof_nb.__file__)) + os.sep
+
+
+def our_leaves(snapshot: Any, *, but: tuple[str, ...] = ()) -> list[str]:
+    """Sites of a snapshot whose allocating frame is heapprof_nb's own code (modules in ``but``
+    excepted)."""
+    return sorted({
+        f"{e.stack[0].location} ({e.bytes:.0f} B)" for e in snapshot.entries
+        if e.stack and e.stack[0].filename.startswith(OURS)
+        and os.path.basename(e.stack[0].filename) not in but
+    })
+
+
+def whole_run(profile: Any) -> list[Any]:
+    """Everything allocated while the profile ran: kept and freed again."""
+    window = profile.window(0, profile.duration)
+    return [window.allocated_kept, window.allocated_freed]
+
+
+#: _api.start() hooks NumPy (when imported) under _api.quiet(), which ends any quiet section
+#: around it on its way out; what start() then does is sampled for a moment (freed at once).
+API_START = ("_api.py",)
+
+
 def site(profile: Any, location: str) -> Any:
     for s in stats_at_peak(profile):
         if s.key and s.key[0].location == location:
@@ -188,6 +212,24 @@ def test_cell_profile_shows_view_and_stores_profile(ip: Shell) -> None:
     # the cell is one band on the plot: its start and end markers are in the profile
     kinds = [(m.kind, m.label) for m in profile.markers]
     assert (1, f"In [{n}]") in kinds and (2, f"In [{n}]") in kinds
+
+
+def test_profile_of_a_cell_holds_no_site_of_heapprof(ip: Shell) -> None:
+    """Compiling the body, the cell records and markers, starting and stopping are heapprof's
+    bookkeeping, not sampled: at rate 1 every allocation at the peak is made by the cell (its
+    lines, or IPython showing its value)."""
+    n = ip.count
+    result, cap = ip.run(
+        "%%heapprof --rate 1 --no-view\nx = [1, 2, 3]\nkeep = bytearray(1_000_000)\nx\n"
+    )
+    assert result.success, cap.stderr
+    profile = ip.ns["_heapprof"]
+    peak = profile.snapshot_at(profile.peak()[0])
+    assert our_leaves(peak) == []
+    assert all(any(f.cell == f"In [{n}]" for f in e.stack) for e in peak.entries)
+    assert site(profile, f"In [{n}], line 3").bytes == pytest.approx(MB, abs=200)
+    for snapshot in whole_run(profile):
+        assert our_leaves(snapshot, but=API_START) == [], snapshot.title
 
 
 def test_cell_output_and_value_unchanged(ip: Shell) -> None:
@@ -303,6 +345,9 @@ def test_exception_in_cell_keeps_partial_profile_and_reaches_user(ip: Shell) -> 
     assert not _api.is_running()
     profile = ip.ns["_heapprof"]
     assert site(profile, f"In [{n}], line 2").bytes == pytest.approx(3 * MB, abs=200)
+    # what CPython makes for the exception passing the magic's frame: one traceback entry
+    ours = [s for s in stats_at_peak(profile) if s.key[0].filename.startswith(OURS)]
+    assert len(ours) <= 1 and sum(s.bytes for s in ours) <= 128, [s.label for s in ours]
     assert pngs(cap) and "Top allocation sites" in html_of(cap)
     assert "raised ValueError" in cap.stdout
     # IPython's traceback shows the cell's own line (its colour codes differ between versions)
@@ -495,6 +540,22 @@ def test_cell_marker_and_frames_agree_with_the_count_the_cell_gets(ip: Shell) ->
     assert (1, f"In [{unstored}]") in spans
     assert site(profile, f"In [{stored}], line 1").bytes == pytest.approx(MB, abs=200)
     assert site(profile, f"In [{unstored}], line 1").bytes == pytest.approx(2 * MB, abs=200)
+
+
+def test_profile_across_cells_holds_no_site_of_heapprof(ip: Shell) -> None:
+    """Markers and cell records written between cells, %heapprof status and stop: none of it is
+    sampled (IPython's own work between cells is, it runs in the profiled thread)."""
+    ip.run("def grow(n):\n    return [bytearray(1000) for _ in range(n)]\n")
+    ip.run("%heapprof start --rate 1 --no-view")
+    ip.run("kept = bytearray(1_000_000)")
+    ip.run("%heapprof")
+    ip.run("more = grow(500)")
+    result, cap = ip.run("%heapprof stop")
+    assert result.success and cap.stderr == "", cap.stderr
+    profile = ip.ns["_heapprof"]
+    assert our_leaves(profile.snapshot_at(profile.peak()[0])) == []
+    for snapshot in whole_run(profile):
+        assert our_leaves(snapshot, but=API_START) == [], snapshot.title
 
 
 def test_cell_bands_on_the_plot(ip: Shell) -> None:
