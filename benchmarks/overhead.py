@@ -86,6 +86,14 @@ def calibrate(benches: list[str], target: float) -> dict[str, dict[str, Any]]:
     return cal
 
 
+def load_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def save(path: str, data: Any) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
@@ -204,16 +212,26 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
     out = a.out or os.path.join(RAW, "callgrind.json")
     target = 0.006 if a.quick else 0.012  # seconds of native time per measured run
     print(f"callgrind: {len(benches)} benchmarks x {len(configs)} configurations", flush=True)
-    cal = calibrate(benches, 0.03)
+    prev = load_json(out) if a.resume else None
+    cal = prev["calibration"] if prev else calibrate(benches, 0.03)
+    for b in benches:
+        if b not in cal:
+            cal.update(calibrate([b], 0.03))
     outdir = tempfile.mkdtemp(prefix="hpcg-")
-    data: dict[str, Any] = {"started": time.time(), "quick": a.quick, "calibration": cal,
-                            "configs": configs, "unavailable": missing, "runs": [],
-                            "engine": engine_id()}
+    data: dict[str, Any] = prev or {"started": time.time(), "quick": a.quick, "calibration": cal,
+                                    "configs": [], "unavailable": missing, "runs": [],
+                                    "engine": engine_id()}
+    data["configs"] = list(dict.fromkeys(data["configs"] + configs))
+    done = {(r["bench"], r["config"]): r for r in data["runs"] if "instructions" in r or "skipped" in r}
+    data["runs"] = list(done.values())
     # the no-profiler run of each benchmark first: it predicts the cost of the slow ones
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        base = dict(zip(benches, pool.map(
-            lambda b: cg_run(b, "none", cg_loops(cal[b], target), outdir), benches)))
-        for b, r in base.items():
+        todo = [b for b in benches if (b, "none") not in done]
+        base = {b: done[(b, "none")] for b in benches if (b, "none") in done}
+        base.update(zip(todo, pool.map(
+            lambda b: cg_run(b, "none", cg_loops(cal[b], target), outdir), todo)))
+        for b in todo:
+            r = base[b]
             data["runs"].append(r)
             print(f"  {b:22s} none       {r.get('instructions', 0) / 1e6:10.1f} M "
                   f"{r.get('error', '')[:200]}", flush=True)
@@ -221,7 +239,7 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
         jobs = []
         for b in benches:
             for c in configs:
-                if c == "none":
+                if c == "none" or (b, c) in done:
                     continue
                 if b in suite.CALLGRIND_HEAVY and c not in CG_HEAVY_CONFIGS:
                     continue
@@ -339,7 +357,7 @@ def breakdown_of(none_total: int, hp: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_breakdown(a: argparse.Namespace) -> None:
     benches = a.benches or (["deepcopy"] if a.quick else
-                            ["json_dumps", "deepcopy", "unpickle_pure_python", "go", "raytrace",
+                            ["json_dumps", "deepcopy", "unpickle_pure_python", "go", "hexiom",
                              "logging"])
     out = a.out or os.path.join(RAW, "breakdown.json")
     cal = calibrate(benches, 0.03)
@@ -372,6 +390,8 @@ def main() -> None:
     ap.add_argument("--configs", nargs="*")
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="parallel callgrind processes")
+    ap.add_argument("--resume", action="store_true",
+                    help="callgrind: keep the runs already in --out, run only the missing ones")
     a = ap.parse_args()
     {"wall": cmd_wall, "callgrind": cmd_callgrind, "breakdown": cmd_breakdown}[a.what](a)
 

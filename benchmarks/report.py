@@ -64,6 +64,11 @@ def default_rate() -> int:
 # --------------------------------------------------------------------------- wall time
 
 
+def n_rounds(wall: dict[str, Any]) -> int:
+    """Rounds with data (a run stopped early has fewer than it planned)."""
+    return 1 + max((r.get("round", 0) for r in wall["runs"]), default=0)
+
+
 def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]:
     runs = [r for r in wall["runs"] if "values" in r]
     errors = [r for r in wall["runs"] if "error" in r]
@@ -81,7 +86,7 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
     for b in benches:
         for c in configs + ["none~"]:
             rr = [per_round[(b, c, k)] / per_round[(b, "none", k)]
-                  for k in range(wall["rounds"])
+                  for k in range(n_rounds(wall))
                   if (b, c, k) in per_round and (b, "none", k) in per_round]
             if rr:
                 ratios[c][b] = statistics.median(rr)
@@ -112,7 +117,7 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
         text += "\n\nFailed runs:\n\n" + "\n".join(
             f"- {r['bench']} / {r['config']} (round {r['round']}): `{r['error'][:300]}`" for r in errors)
     aa = [per_round[(b, "none~", k)] / per_round[(b, "none", k)] for b in benches
-          for k in range(wall["rounds"]) if (b, "none~", k) in per_round and (b, "none", k) in per_round]
+          for k in range(n_rounds(wall)) if (b, "none~", k) in per_round and (b, "none", k) in per_round]
     ratios["_aa_all"] = {str(i): x for i, x in enumerate(aa)}
     return text, ratios
 
@@ -588,7 +593,9 @@ def main() -> None:
                f"Each round runs every configuration of a benchmark back to back (rotated order); "
                f"a round's ratio is the best value of the configuration over the best no-profiler "
                f"value of the same round (each value {wall['target_s'] * 1e3:.0f} ms or more of "
-               f"iterations). Shown: the median over {wall['rounds']} rounds, in small print the "
+               f"iterations). Shown: the median over {n_rounds(wall)} rounds"
+               + (f" (of {wall['rounds']} planned: the run was stopped early)" if n_rounds(wall) < wall["rounds"] else "")
+               + ", in small print the "
                "range. tracemalloc runs in the first round only (one value: its ratios are far "
                "from any target). The A/A column runs the no-profiler configuration a second time "
                "in the same round: it is the noise floor. The machine is a shared 2-core VM on "
@@ -643,6 +650,10 @@ def main() -> None:
            "Overhead: callgrind geometric mean and max over the benchmarks measured at every rate "
            "(the rate sweep). Accuracy: all workloads x seeds of accuracy.md.", "", rec_table, "",
            "Rates meeting every target: " + (", ".join(ok) if ok else "none") + ".", ""]
+    notes = os.path.join(a.raw, "notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            sm += ["## Notes on this run", "", f.read().strip(), ""]
     with open(os.path.join(a.out, "summary.md"), "w") as f:
         f.write("\n".join(sm))
     print("\n".join(sm))
