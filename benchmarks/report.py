@@ -637,8 +637,10 @@ def main() -> None:
                f"**{fmt(geomean(list(hp.values())), 3)}** (target ≤ {TARGET_GEOMEAN}), max "
                f"**{fmt(max(hp.values()) if hp else None, 3)}** (target ≤ {TARGET_MAX}).",
                f"- Exact mode below tracemalloc with 25 frames on every benchmark (callgrind): "
-               + ("**yes**" if ex and all(ex[b] < tm25[b] for b in ex if b in tm25) else "**no**")
-               + f" ({sum(1 for b in ex if b in tm25 and ex[b] < tm25[b])}/{sum(1 for b in ex if b in tm25)} benchmarks)."]
+               + ("not measured in this run" if not any(b in tm25 for b in ex) else
+                  ("**yes**" if all(ex[b] < tm25[b] for b in ex if b in tm25) else "**no**")
+                  + f" ({sum(1 for b in ex if b in tm25 and ex[b] < tm25[b])}/"
+                  f"{sum(1 for b in ex if b in tm25)} benchmarks).")]
         if wall_ratios:
             hw = wall_ratios.get("hp") or {}
             exw, tmw = wall_ratios.get("hp:1") or {}, wall_ratios.get("tm25") or {}
