@@ -68,12 +68,13 @@ def _finite(times: Sequence[float], values: Sequence[float]) -> tuple[list[float
     return [t for t, _ in pairs], [v for _, v in pairs]
 
 
-def history_series(profile: Any, *, sites: int = 0) -> HistorySeries:
+def history_series(profile: Any, *, sites: int = 0, points: int | None = None) -> HistorySeries:
     """What to draw of ``profile``: its history, cells, markers and peak.
 
-    ``sites`` > 0 adds the series of that many largest allocation sites (drawn stacked).
+    ``sites`` > 0 adds the series of that many largest allocation sites (drawn stacked);
+    ``points`` caps the number of points (default: every digest bucket).
     """
-    hist = profile.history(sites=4 * sites)
+    hist = profile.history(points, sites=4 * sites)
     times = [float(t) for t in hist.times]
     rss_times, rss = _finite(times, hist.rss)
     marks = [(float(m.time), m.label) for m in hist.markers if m.kind == 0]
@@ -102,7 +103,7 @@ def _top_sites(by_stack: Any, n: int) -> list[tuple[str, list[float]]]:
     """The ``n`` largest allocation sites (the allocating frame, over all stacks through it)."""
     sums: dict[str, list[float]] = {}
     for stack, values in by_stack.items():
-        label = str(stack[0].label) if stack else "<no Python frame>"
+        label = _site_label(stack[0]) if stack else "<no Python frame>"
         acc = sums.get(label)
         if acc is None:
             sums[label] = [float(v) for v in values]
@@ -110,8 +111,20 @@ def _top_sites(by_stack: Any, n: int) -> list[tuple[str, list[float]]]:
             for i, v in enumerate(values):
                 acc[i] += float(v)
     ranked = sorted(sums.items(), key=lambda kv: -max(kv[1], default=0.0))[:n]
-    return [(label if len(label) <= 52 else label[:51] + "…", values)
-            for label, values in ranked]
+    return [(label, values) for label, values in ranked]
+
+
+def _site_label(frame: Any, limit: int = 52) -> str:
+    """A legend entry: ``function (file:line)`` with the file's base name, or ``In [N], line L``;
+    a long function name is shortened so the location always shows."""
+    if getattr(frame, "cell", None) is not None:
+        return str(frame.label)
+    where = f"({os.path.basename(str(frame.filename)) or frame.filename}:{frame.line})"
+    name = str(frame.function)
+    room = max(8, limit - len(where) - 1)
+    if len(name) > room:
+        name = name[: room - 1] + "…"
+    return f"{name} {where}"
 
 
 def byte_scale(peak: float) -> tuple[float, str]:
@@ -123,12 +136,14 @@ def byte_scale(peak: float) -> tuple[float, str]:
 
 
 def history_figure(profile: Any, *, width: float = 9.0, height: float = 3.6,
-                   sites: int = 0) -> Figure:
+                   sites: int = 0, points: int | None = None) -> Figure:
     """Memory over time: live heap estimate ± one sigma, RSS, cells as bands, the peak marked.
 
-    ``sites`` > 0 also stacks that many largest allocation sites under the total.
+    ``sites`` > 0 also stacks that many largest allocation sites under the total; ``points``
+    caps the number of points drawn.
     """
-    return draw_history(history_series(profile, sites=sites), width=width, height=height)
+    return draw_history(history_series(profile, sites=sites, points=points), width=width,
+                        height=height)
 
 
 def draw_history(series: HistorySeries, *, width: float = 9.0, height: float = 3.6,
