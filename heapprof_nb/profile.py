@@ -433,6 +433,14 @@ class Profile:
             raise ValueError(f"t0 ({t0!r}) must not be after t1 ({t1!r})")
         return Window(self, t0, t1, self._query(a, b, live_only=False))
 
+    def view(self, **options: Any) -> Any:
+        """The interactive view of this profile (``heapprof_nb.view.ProfileView``): the time
+        plot, a span selection and its flame graph, flow graph and top sites. Needs ipywidgets
+        and matplotlib (ipympl for mouse selection)."""
+        from .view import ProfileView
+
+        return ProfileView(self, **options)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _time_ns(self, t: float, name: str) -> int:
