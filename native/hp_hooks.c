@@ -383,11 +383,8 @@ static void *objmem_calloc(void *ctx, size_t nelem, size_t elsize) {
     return nesting_calloc(c, nelem, elsize);
 }
 
-static void *profile_realloc(void *ctx, void *ptr, size_t size) {
-    hook_ctx_t *c = ctx;
-    if (hp_tls.busy) {
-        return c->orig.realloc(c->orig.ctx, ptr, size);
-    }
+/* Any realloc that may touch a sampled block, nest into RAW, or be sampled itself. */
+static __attribute__((noinline)) void *tracked_realloc(hook_ctx_t *c, void *ptr, size_t size) {
     hp_tls.busy = 1;
     /* Out of the live set before the real call: once the block is released another thread may
      * be handed the same address and insert it. */
@@ -400,6 +397,22 @@ static void *profile_realloc(void *ctx, void *ptr, size_t size) {
     hp_tls.busy = 0;
     hp_hooks_after_alloc(c->domain, p, size);
     return p;
+}
+
+static void *raw_realloc(void *ctx, void *ptr, size_t size) {
+    hook_ctx_t *c = ctx;
+    if (hp_tls.busy || (!hp_liveset_maybe(ptr) && HP_LIKELY(hp_sampler_skip(size)))) {
+        return c->orig.realloc(c->orig.ctx, ptr, size);
+    }
+    return tracked_realloc(c, ptr, size);
+}
+
+static void *objmem_realloc(void *ctx, void *ptr, size_t size) {
+    hook_ctx_t *c = ctx;
+    if (HP_LIKELY(size <= UNNESTED_MAX) && !hp_liveset_maybe(ptr) && HP_LIKELY(hp_sampler_skip(size))) {
+        return c->orig.realloc(c->orig.ctx, ptr, size);
+    }
+    return tracked_realloc(c, ptr, size);
 }
 
 /* A free whose address passed the filter: record it if it is a live sampled block, then free. */
@@ -477,9 +490,9 @@ static void install_hooks(hp_kind_t kind) {
         if (current.ctx != c) {
             c->orig = current;
         }
-        PyMemAllocatorEx ours = {c, objmem_malloc, objmem_calloc, profile_realloc, profile_free};
+        PyMemAllocatorEx ours = {c, objmem_malloc, objmem_calloc, objmem_realloc, profile_free};
         if (c->domain == HP_DOMAIN_RAW) {
-            ours = (PyMemAllocatorEx){c, raw_malloc, raw_calloc, profile_realloc, profile_free};
+            ours = (PyMemAllocatorEx){c, raw_malloc, raw_calloc, raw_realloc, profile_free};
         }
         if (kind == HP_KIND_STATS) {
             ours = (PyMemAllocatorEx){c, stats_malloc, stats_calloc, stats_realloc, stats_free};
@@ -591,7 +604,11 @@ int hp_profile_start(const char *path, int exclusive, const hp_log_settings_t *s
 }
 
 void hp_hooks_set_quiet(int quiet) {
-    hp_tls.quiet = quiet ? 1 : 0;
+    if (quiet) {
+        hp_tls.quiet++;
+    } else if (hp_tls.quiet > 0) {
+        hp_tls.quiet--;
+    }
 }
 
 int hp_profile_running(void) {

@@ -65,8 +65,9 @@ int hp_profile_start(const char *path, int exclusive, const hp_log_settings_t *s
  * closed and readable up to what was written). GIL. */
 int hp_profile_stop(hp_counters_t *counters);
 
-/* While set, the calling thread's allocations are not sampled (frees of sampled blocks still are):
- * heapprof_nb's own bookkeeping during a profile should not show up in it. Thread-local. */
+/* Enters (quiet != 0) or leaves a quiet section; sections nest. Inside one, the calling thread's
+ * allocations are not sampled (frees of sampled blocks still are): heapprof_nb's own bookkeeping
+ * during a profile should not show up in it. Thread-local. */
 void hp_hooks_set_quiet(int quiet);
 
 /* 1 while a profile runs (0 in a forked child, which stops profiling at fork). GIL. */
