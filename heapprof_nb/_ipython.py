@@ -391,7 +391,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         body = _Body(shell, *self._compile_body(line, cell))
         label = cell_label(self._count())
         failure: BaseException | None = None
-        writer = None
+        writer = live_view = None
         api = _api()
         # If the cell raises, CPython gives this frame a frame object and a traceback entry as
         # the exception passes; make the frame object now, and run the body from here (not via
@@ -404,6 +404,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
                 quiet.begin()
                 try:
                     writer = CellMetaWriter(shell, quiet)
+                    live_view = self._show_live_view(api, path) if live else None
                     quiet.mark(1, label)
                 finally:
                     quiet.end()
@@ -426,7 +427,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
                     finally:
                         quiet.end()
         try:
-            self._finish(path, name, args.no_view, live, interrupted=failure)
+            self._finish(path, name, args.no_view, live, interrupted=failure, live_view=live_view)
         except _Fail as exc:
             _error(str(exc))
         if failure is not None:
@@ -478,14 +479,31 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
     def _live_available(self, wanted: bool) -> bool:
         if not wanted:
             return False
-        if _view_class() is None:
+        view_class = _view_class()
+        if view_class is None:
             _note("--live needs the interactive view, which is not available yet; "
                   "the result is shown when the cell ends")
             return False
+        prepare = getattr(view_class, "prepare", None)
+        if prepare is not None:
+            prepare()  # its imports before the profile starts, not in it
         return True
 
+    def _show_live_view(self, api: Any, path: str) -> Any:
+        """Display a view that follows the log while the cell runs (``--live``), or None."""
+        view_class = _view_class()
+        if view_class is None:
+            return None
+        try:  # the view keeps its own allocations out of the profile (quiet sections)
+            view = view_class.follow(path)
+            _display(view)
+        except Exception as exc:  # the cell runs anyway; the result is shown at the end
+            _error(f"could not show the live view: {exc}")
+            return None
+        return view
+
     def _finish(self, path: str, name: str, no_view: bool, live: bool,
-                interrupted: BaseException | None = None) -> None:
+                interrupted: BaseException | None = None, live_view: Any = None) -> None:
         if interrupted is not None:
             _note(f"the cell raised {type(interrupted).__name__}: profiling stopped there; "
                   "the partial profile follows")
@@ -496,7 +514,9 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         except Exception as exc:
             raise _Fail(f"could not read the profile {path}: {exc}") from None
         self._shell.user_ns[name] = profile
-        if not no_view:
+        if live_view is not None:
+            show_profile(profile, live=live, view=live_view)
+        elif not no_view:
             show_profile(profile, live=live)
         _note(f"profile written to {path}; in this session it is {name}, later "
               f"heapprof_nb.read({path!r}) reopens it")
@@ -512,11 +532,12 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         quiet = self._quiet
         quiet.begin()  # from here on the profile runs: all of this is bookkeeping
         try:
+            live_view = self._show_live_view(api, path) if live else None
             watcher = CellWatcher(self._shell, quiet)
             watcher.begin(count)
             self._watcher = watcher
             self._session = {"path": path, "name": name, "no_view": args.no_view, "live": live,
-                             "label": f"In [{count}]", "api": api}
+                             "label": f"In [{count}]", "api": api, "view": live_view}
             _note(f"profiling every cell into {path} until %heapprof stop")
         finally:
             quiet.end()
@@ -529,7 +550,8 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
                             "stop it with heapprof_nb.stop()")
             raise _Fail("no profile is running; start one with %heapprof start")
         path = self._end_session()
-        self._finish(path, session["name"], session["no_view"], session["live"])
+        self._finish(path, session["name"], session["no_view"], session["live"],
+                     live_view=session.get("view"))
 
     def _end_session(self) -> str:
         """Stop the profile running across cells; returns its path."""
@@ -766,14 +788,14 @@ def _ends_with_semicolon(code: str) -> bool:
 
 
 def _view_class() -> Any:
-    """The interactive view (``ProfileView``) when the [view] work has landed, else None."""
+    """The interactive view (``ProfileView``) when it and ipywidgets are available, else None."""
     for module in ("heapprof_nb.view", "heapprof_nb.widgets"):
         try:
             mod = importlib.import_module(module)
         except ImportError:
             continue
         view = getattr(mod, "ProfileView", None)
-        if view is not None:
+        if view is not None and getattr(mod, "available", lambda: True)():
             return view
     return None
 
@@ -781,11 +803,27 @@ def _view_class() -> Any:
 # Display: what the magics show. The interactive view replaces show_profile's body later.
 
 
-def show_profile(profile: Any, live: bool = False) -> None:
-    """Show a finished profile: history plot, flame graph of the peak, top sites.
+def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
+    """Show a finished profile: the interactive view (``heapprof_nb.view.ProfileView``) when
+    ipywidgets is there, else the history plot, the flame graph of the peak and the top sites.
 
-    ``live`` is accepted for the interactive view; the static display ignores it.
+    ``view`` is a live view already shown (``--live``): it is finished with ``profile``.
     """
+    view_class = _view_class()
+    if view is not None:
+        try:
+            view.finish(profile)
+            return
+        except Exception as exc:  # a broken view must not hide the result
+            _error(f"could not finish the live view: {exc}; a static view follows")
+    elif view_class is not None:
+        try:
+            shown = view_class(profile)
+        except Exception as exc:
+            _error(f"could not build the interactive view: {exc}; a static view follows")
+        else:
+            _display(shown)
+            return
     from . import plot
 
     try:
