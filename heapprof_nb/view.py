@@ -80,30 +80,19 @@ def available() -> bool:
 
 # -- quiet: the view's own work stays out of a profile that is running -------------------------
 
-_quiet_state = threading.local()
-
 
 class _Quiet:
     """While active, this thread's allocations are not sampled by a running profile (the view
-    draws and renders in the kernel; a profile of the user's cells must not show that)."""
+    imports, draws and renders in the kernel; a profile of the user's cells must not show that).
+    Sections nest (the engine counts them)."""
+
+    __slots__ = ()
 
     def __enter__(self) -> None:
-        depth = getattr(_quiet_state, "depth", 0)
-        _quiet_state.depth = depth + 1
-        if depth == 0:
-            _set_quiet(True)
+        _set_quiet(True)
 
     def __exit__(self, *exc: object) -> None:
-        _quiet_state.depth -= 1
-        if _quiet_state.depth == 0:
-            _set_quiet(False)
-
-    @staticmethod
-    def reassert() -> None:
-        """Quiet again after an import: the first import of NumPy while a profile runs hooks
-        NumPy inside ``_api.quiet()``, which ends by turning quiet off, inside our section."""
-        if getattr(_quiet_state, "depth", 0) > 0:
-            _set_quiet(True)
+        _set_quiet(False)
 
 
 def _set_quiet(flag: bool) -> None:
@@ -112,18 +101,6 @@ def _set_quiet(flag: bool) -> None:
     except ImportError:  # no engine build: nothing can be sampling
         return
     native.set_quiet(flag)
-
-
-def _import_numpy_quietly() -> None:
-    """Import NumPy on its own, then be quiet again. While a profile runs, the first import of
-    NumPy ends with heapprof_nb hooking its allocator inside ``_api.quiet()``, which turns quiet
-    off when it ends; everything imported after NumPy in the same statement (matplotlib...)
-    would then be sampled into the user's profile."""
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        pass
-    _Quiet.reassert()
 
 
 def _quiet(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -266,7 +243,6 @@ class ProfileView:
 
     def _init(self, profile: Any, measure: str, sites: int, points: int,
               interactive: bool | None, live: bool, width: float, height: float) -> None:
-        _import_numpy_quietly()
         import ipywidgets as W
         from matplotlib.figure import Figure
 
@@ -420,7 +396,6 @@ class ProfileView:
         """Import what a view needs (ipywidgets, matplotlib, ipympl): ``--live`` calls it
         before the profile starts, so a run does not begin with seconds of imports."""
         with _Quiet():
-            _import_numpy_quietly()
             import ipywidgets  # noqa: F401
             import matplotlib.figure  # noqa: F401
             import matplotlib.widgets  # noqa: F401
