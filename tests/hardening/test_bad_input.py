@@ -302,6 +302,8 @@ def _row_id(row: Row) -> str:
                   if r.xfail else []) for r in ROWS],
 )
 def test_bad_input(row: Row, env: Env) -> None:
+    if row.function.endswith("ipython_extension"):
+        pytest.importorskip("IPython")
     error, message = _outcome(row, env)
     assert (error, message) == (row.error, row.message)
     assert not heapprof_nb.is_running()

@@ -33,6 +33,9 @@ def _have_atheris() -> bool:
 
 @pytest.mark.timeout(FUZZ_SECONDS + 150)
 def test_short_fuzz_and_corpus_replay(tmp_path: Path) -> None:
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("under `make sanitize`: the fuzzers bring their own sanitizer runtimes, "
+                    "which cannot share a process with a preloaded libasan")
     if shutil.which("clang") is None and not _have_atheris():
         pytest.skip("neither clang (libFuzzer) nor atheris is installed")
     env = dict(os.environ, FUZZ_DIR=str(tmp_path / "fuzz"), PYTHON=sys.executable,

@@ -24,7 +24,6 @@ import pytest
 import heapprof_nb
 from heapprof_nb.reader import KIND_ALLOC, KIND_FREE, KIND_MARKER, read_log
 
-ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 20
 SEED = 20261122
 
@@ -101,8 +100,9 @@ def _check_killed_log(path: Path, with_view: bool) -> dict[str, object]:
 def test_sigkill_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     moments = [rng.uniform(0.0, 1.5) for _ in range(TRIALS)]
+    here = str(Path(heapprof_nb.__file__).resolve().parents[1])  # the build under test
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+        p for p in [here, os.environ.get("PYTHONPATH")] if p))
     results = []
     for k, delay in enumerate(moments):
         path = tmp_path / f"killed{k:02d}.hpnb"
