@@ -225,3 +225,29 @@ print(json.dumps(dict(success=r.success, results=shell.user_ns.get("results"),
     assert out["truncated"] is False and out["running"] is False and out["profile"] is True
     assert out["parent"] is True
     assert out["workers"] is False
+
+
+@pytest.mark.timeout(60)
+def test_fork_during_stats_mode(tmp_path: Path) -> None:
+    """Stats mode is forked like a profile: the child is not counting, may count or profile on
+    its own, and the parent's histogram goes on."""
+    code = COMMON + f"""
+heapprof_nb.gather_stats()
+x = [bytes(100) for _ in range(1000)]
+pid = os.fork()
+if pid == 0:
+    ok = not heapprof_nb._native.stats_running()
+    heapprof_nb.gather_stats(); y = [bytes(10) for _ in range(100)]; heapprof_nb.stop_stats()
+    heapprof_nb.start({str(tmp_path / 'child.hpnb')!r}, rate=1); z = [bytes(3333) for _ in range(5)]
+    heapprof_nb.stop()
+    os._exit(0 if ok else 7)
+_, st = os.waitpid(pid, 0)
+more = [bytes(100) for _ in range(1000)]
+h = heapprof_nb.stop_stats()
+_, csizes = sizes({str(tmp_path / 'child.hpnb')!r})
+faulthandler.cancel_dump_traceback_later()
+print(json.dumps([os.waitstatus_to_exitcode(st), sum(h.counts) >= 2000, 3333 in csizes]))
+"""
+    result = run_python(code, timeout=50)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, True, True]
