@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ._units import format_bytes
 
-__all__ = ["top_sites", "sites_table", "header_line", "view_css", "message"]
+__all__ = ["top_sites", "sites_table", "header_line", "view_css", "static_css", "message"]
 
 _esc = html.escape
 
@@ -122,6 +122,28 @@ def message(text: str, kind: str = "muted") -> str:
     return f"<div class='hpnb-v-msg hpnb-v-{kind}'>{_esc(text)}</div>"
 
 
+def _table_rules(s: str) -> list[str]:
+    return [
+        f"{s} .hpnb-v-header{{font-size:13px;padding:2px 0 4px}}",
+        f"{s} .hpnb-v-muted{{color:var(--jp-content-font-color2,#666)}}",
+        f"{s} .hpnb-v-warn{{color:var(--jp-warn-color0,#b35900)}}",
+        f"{s} .hpnb-v-sites{{margin-top:6px}}",
+        f"{s} .hpnb-v-sites table{{border-collapse:collapse;font-size:12px;margin:4px 0 0 0;"
+        "table-layout:auto}",
+        f"{s} .hpnb-v-sites th,{s} .hpnb-v-sites td{{padding:2px 10px 2px 0;text-align:left;"
+        "vertical-align:top;border:0;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);"
+        "background:none;color:var(--jp-content-font-color1,inherit)}",
+        f"{s} .hpnb-v-sites td.hpnb-v-num{{text-align:right;white-space:nowrap}}",
+        f"{s} .hpnb-v-sites code{{font-size:11px;white-space:pre;background:none;padding:0}}",
+    ]
+
+
+def static_css(sid: str) -> str:
+    """The stylesheet of a static fallback output (``.sid``): the table and header, so they
+    read the same in a saved notebook, an HTML export or nbviewer."""
+    return "<style>" + "".join(_table_rules(f".{sid}")) + "</style>"
+
+
 def view_css(uid: str, static_ids: Sequence[str] = ()) -> str:
     """The view's stylesheet, scoped to ``.uid``.
 
@@ -132,26 +154,19 @@ def view_css(uid: str, static_ids: Sequence[str] = ()) -> str:
       they are hidden; a saved notebook opened without a kernel shows them instead.
     """
     s = f".{uid}"
-    dark_plot = ",".join(f"{d} {s} .hpnb-v-plot canvas,{d} {s} .hpnb-v-plot img" for d in DARK_THEME)
+    dark_plot = ",".join(f"{d} {s} .hpnb-v-plot canvas,{d} {s} .hpnb-v-plot img"
+                         for d in DARK_THEME)
     rules = [
         f"{dark_plot}{{filter:invert(0.9) hue-rotate(180deg)}}",
         f"{s}{{gap:4px;color:var(--jp-content-font-color1,#222)}}",
-        f"{s} .hpnb-v-header{{font-size:13px;padding:2px 0 4px}}",
         f"{s} .hpnb-v-msg{{padding:2px 0;font-size:12px}}",
-        f"{s} .hpnb-v-muted{{color:var(--jp-content-font-color2,#666)}}",
-        f"{s} .hpnb-v-warn{{color:var(--jp-warn-color0,#b35900)}}",
         f"{s} .hpnb-v-error{{color:var(--jp-error-color0,#c0392b)}}",
         f"{s} .hpnb-v-status{{font-size:12px;min-height:1.5em}}",
         f"{s} .hpnb-v-plot{{overflow-x:auto;max-width:100%}}",
-        f"{s} .hpnb-v-sites table{{border-collapse:collapse;font-size:12px;margin-top:4px}}",
-        f"{s} .hpnb-v-sites th,{s} .hpnb-v-sites td{{padding:2px 10px 2px 0;text-align:left;"
-        "border-bottom:1px solid var(--jp-border-color2,#e0e0e0);background:none;"
-        "color:var(--jp-content-font-color1,#222)}",
-        f"{s} .hpnb-v-sites td.hpnb-v-num{{text-align:right;white-space:nowrap}}",
-        f"{s} .hpnb-v-sites code{{font-size:11px;white-space:pre;background:none}}",
         f"{s} .hpnb-v-flow{{overflow:auto;max-height:720px;background:#fff;border-radius:6px;"
         "padding:4px}",
         f"{s} .hpnb-v-flow svg{{max-width:none;height:auto}}",
+        *_table_rules(s),
     ]
     for sid in static_ids:
         rules.append(

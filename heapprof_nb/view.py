@@ -995,8 +995,8 @@ class ProfileView:
             return {"text/html": text, "text/plain": "<heapprof_nb: digesting>"}
         flame = self._whole_run_flame()
         table = H.sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
-        text = (f"<div class='heapprof-static {sid}'>" + H.header_line(self.profile)
-                + flame + table + "</div>")
+        text = (f"<div class='heapprof-static {sid}'>" + H.static_css(sid)
+                + H.header_line(self.profile) + flame + table + "</div>")
         return {"text/html": text, "text/plain": "<heapprof_nb: whole-run flame graph>"}
 
     def _whole_run_flame(self) -> str:

@@ -302,6 +302,20 @@ def test_static_plot_and_range_slider(known: Known) -> None:
         v.close()
 
 
+def test_without_ipympl_the_static_plot_is_chosen(known: Known,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from heapprof_nb import view as view_module
+
+    monkeypatch.setattr(view_module, "_ipympl", lambda: None)
+    v = view_module.ProfileView(known.profile)
+    try:
+        assert not v.interactive and v.slider is not None
+        with pytest.raises(ImportError, match="ipympl"):
+            view_module.ProfileView(known.profile, interactive=True)
+    finally:
+        v.close()
+
+
 # -- flow graph, table, exports ----------------------------------------------------------------
 
 
