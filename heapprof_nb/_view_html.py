@@ -163,6 +163,9 @@ def view_css(uid: str, static_ids: Sequence[str] = ()) -> str:
         f"{s} .hpnb-v-error{{color:var(--jp-error-color0,#c0392b)}}",
         f"{s} .hpnb-v-status{{font-size:12px;min-height:1.5em}}",
         f"{s} .hpnb-v-plot{{overflow-x:auto;max-width:100%}}",
+        # ipympl focuses the canvas when the mouse enters it (for key events, which the view
+        # does not use): no focus ring around the plot whenever the mouse passes over it
+        f"{s} .jupyter-matplotlib-canvas-div:focus{{outline:none}}",
         f"{s} .hpnb-v-flow{{overflow:auto;max-height:720px;background:#fff;border-radius:6px;"
         "padding:4px}",
         f"{s} .hpnb-v-flow svg{{max-width:none;height:auto}}",
