@@ -265,6 +265,7 @@ class ProfileView:
         self._table_html = ""
         self._flow: tuple[tuple[Any, ...], str] | None = None
         self._flow_thread: threading.Thread | None = None
+        self._flow_wanted: tuple[Any, Any] | None = None
         self._ready = False
         self._static_png: bytes | None = None
         self._static_ids: list[str] = []
@@ -714,23 +715,35 @@ class ProfileView:
     # -- the flow graph (background) -------------------------------------------------------------
 
     def _request_flow(self) -> None:
+        """Lay out the flow graph of the selection in the background. One worker at a time,
+        always on the latest selection: dot can take seconds on a large snapshot, and a burst
+        of selections must not start a burst of dot processes."""
         key = self._key
         if key is None or (self._flow is not None and self._flow[0] == key):
             return
-        snap = self._snapshot
-        self.flow_out.outputs = (_html_output(H.message("Laying out the flow graph…"), ""),)
+        with self._lock:
+            self._flow_wanted = (key, self._snapshot)
+            self.flow_out.outputs = (_html_output(H.message("Laying out the flow graph…"), ""),)
+            if self._flow_thread is None:
+                thread = threading.Thread(target=self._flow_worker, name="heapprof_nb-flow",
+                                          daemon=True)
+                self._flow_thread = thread
+                thread.start()
 
-        def work() -> None:
-            with _Quiet():
+    def _flow_worker(self) -> None:
+        with _Quiet():
+            while True:
+                with self._lock:
+                    wanted, self._flow_wanted = self._flow_wanted, None
+                    if wanted is None:
+                        self._flow_thread = None
+                        return
+                key, snap = wanted
                 text = _flow_text(snap)
-            with self._lock:
-                if self._key == key:
-                    self._flow = (key, text)
-                    self.flow_out.outputs = (_html_output(text, "<flow graph>"),)
-
-        thread = threading.Thread(target=work, name="heapprof_nb-flow", daemon=True)
-        self._flow_thread = thread
-        thread.start()
+                with self._lock:
+                    if self._key == key:
+                        self._flow = (key, text)
+                        self.flow_out.outputs = (_html_output(text, "<flow graph>"),)
 
     # -- the plot ----------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -344,6 +345,15 @@ def test_flow_tab_lays_out_in_the_background(view: Any, known: Known) -> None:
     view.measure = "allocated_freed"
     view.wait(30)
     assert "alloc_temp" in view.flow_out.outputs[0]["data"]["text/html"]
+    # a burst of selections: one worker at a time, and it ends on the last one
+    for span in (("a", "c"), ("b", "d"), ("b", "c")):
+        view.select(known.t[span[0]], known.t[span[1]])
+        workers = [t for t in threading.enumerate() if t.name == "heapprof_nb-flow"]
+        assert len(workers) <= 1
+    view.measure = "allocated_kept"
+    view.wait(30)
+    last = view.flow_out.outputs[0]["data"]["text/html"]
+    assert "alloc_late" in last and "alloc_temp" not in last
 
 
 def test_flow_graph_without_dot_says_so(view: Any, known: Known,
