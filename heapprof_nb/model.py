@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Literal, Sequence
+from operator import is_
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 if TYPE_CHECKING:  # renderers are imported lazily by the methods below
     import graphviz
@@ -118,32 +119,101 @@ class Snapshot:
     measures (e.g. ``live at 12.3 s``); renderers show it.
     """
 
-    __slots__ = ("entries", "title", "time")
+    __slots__ = ("_entries", "title", "time", "_rows", "_pristine")
 
     def __init__(self, entries: Iterable[StackStat], title: str = "", time: float | None = None):
-        self.entries: list[StackStat] = [e for e in entries if e.bytes != 0 or e.objects != 0]
+        self._entries: list[StackStat] | None = [
+            e for e in entries if e.bytes != 0 or e.objects != 0
+        ]
         self.title = title
         self.time = time
+        self._rows: Any = None
+        self._pristine: tuple[StackStat, ...] | None = None
+
+    @classmethod
+    def _from_rows(cls, rows: Any, title: str = "", time: float | None = None) -> Snapshot:
+        """A snapshot whose ``entries`` are built on first access by ``rows.entries()``.
+
+        ``rows`` is the profile's raw query result (``heapprof_nb.profile._Rows``: per-stack
+        ``ids``, ``bytes``, ``objects``, ``variance``, zero rows already dropped). Until the
+        entries are built, and while they are still exactly the ones built, renderers may read
+        the rows directly (``_source_rows``): a flame graph of 50,000 stacks then needs no
+        ``StackStat`` at all.
+        """
+        self = cls.__new__(cls)
+        self._entries = None
+        self.title = title
+        self.time = time
+        self._rows = rows
+        self._pristine = None
+        return self
+
+    @property
+    def entries(self) -> list[StackStat]:
+        """One ``StackStat`` per distinct stack (those with zero bytes and objects left out)."""
+        entries = self._entries
+        if entries is None:
+            entries = self._rows.entries()
+            self._pristine = tuple(entries)
+            self._entries = entries
+        return entries
+
+    @entries.setter
+    def entries(self, value: list[StackStat]) -> None:
+        self._entries = value
+        self._rows = None
+        self._pristine = None
+
+    def _source_rows(self) -> Any:
+        """The profile rows this snapshot was built from, or None: when it was built from
+        entries, or its entries list was changed after it was built (then only the entries
+        say what the snapshot holds)."""
+        rows = self._rows
+        if rows is None:
+            return None
+        entries = self._entries
+        if entries is None:
+            return rows
+        built = self._pristine
+        if built is not None and len(entries) == len(built) and all(map(is_, entries, built)):
+            return rows
+        return None
+
+    def _n_stacks(self) -> int:
+        rows = self._source_rows()
+        return len(rows.ids) if rows is not None else len(self.entries)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.entries, self.title, self.time))
 
     def __repr__(self) -> str:
         return (
             f"<Snapshot {self.title!r}: {_fmt_bytes(self.total)} ± {_fmt_bytes(self.error)} "
-            f"in {len(self.entries)} stacks>"
+            f"in {self._n_stacks()} stacks>"
         )
 
     @property
     def total(self) -> float:
         """Estimated bytes, all stacks."""
+        rows = self._source_rows()
+        if rows is not None:
+            return math.fsum(rows.bytes)
         return math.fsum(e.bytes for e in self.entries)
 
     @property
     def objects(self) -> float:
         """Estimated number of blocks, all stacks."""
+        rows = self._source_rows()
+        if rows is not None:
+            return math.fsum(rows.objects)
         return math.fsum(e.objects for e in self.entries)
 
     @property
     def error(self) -> float:
         """One-sigma sampling error of ``total`` in bytes (0 when every allocation was traced)."""
+        rows = self._source_rows()
+        if rows is not None:
+            return math.sqrt(max(0.0, math.fsum(rows.variance)))
         return math.sqrt(max(0.0, math.fsum(e.variance for e in self.entries)))
 
     def statistics(self, key: StatisticKey = "lineno") -> list[Statistic]:

@@ -29,6 +29,7 @@ import os
 import threading
 from array import array
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Sequence
 
 from . import _digest
@@ -265,6 +266,9 @@ class Profile:
         self._stack_ids: array[int] = array("I")
         self._stack_offs: array[int] = array("Q", [0])
         self._stacks: list[tuple[Frame, ...]] = []
+        # what renderers derive from _stacks (the flame graph's label table), kept across
+        # queries; replaced together with _stacks
+        self._stack_cache: dict[str, Any] = {}
         self._meta: dict[str, str] = {}
         self._n_meta = 0
         self._n_markers = 0
@@ -470,8 +474,9 @@ class Profile:
         with self._lock:
             self._refresh()
             stacks = self._stacks
-        entries = _stack_stats(stacks, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
-        return Snapshot(entries, title=title, time=time)
+            cache = self._stack_cache
+        rows = _Rows(stacks, cache, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
+        return Snapshot._from_rows(rows, title=title, time=time)
 
     def _refresh(self) -> None:
         """Bring the frame and stack tables up to date with the digest (lock held)."""
@@ -501,6 +506,7 @@ class Profile:
         if rebuild:
             self._frames = []
             self._stacks = []
+            self._stack_cache = {}
         if len(self._frames) < len(self._frame_ids):
             cells = _CellNames(self._meta)
             strings = self._strings
@@ -541,6 +547,49 @@ class _CellNames:
         lines = self.sources.get(filename)
         source = lines[line - 1] if lines is not None and 1 <= line <= len(lines) else None
         return cell, source
+
+
+class _Rows:
+    """One measure of a query, per stack: the rows a lazy ``Snapshot`` is built from.
+
+    ``stacks`` is the profile's stack list when the query ran (append-only; replaced, not
+    changed, when cell names arrive) and ``cache`` what renderers keep about it. Rows with zero
+    bytes and zero objects are dropped here, as ``Snapshot`` drops such entries.
+    """
+
+    __slots__ = ("stacks", "cache", "ids", "bytes", "objects", "variance", "samples")
+
+    def __init__(
+        self,
+        stacks: list[tuple[Frame, ...]],
+        cache: dict[str, Any],
+        ids: array[int],
+        by: array[float],
+        ob: array[float],
+        va: array[float],
+        sa: array[int],
+    ) -> None:
+        if 0.0 in by and not all(map(_nonzero, by, ob)):
+            keep = list(map(_nonzero, by, ob))
+            ids, by, ob, va, sa = (
+                array(a.typecode, compress(a, keep)) for a in (ids, by, ob, va, sa)
+            )
+        self.stacks = stacks
+        self.cache = cache
+        self.ids = ids
+        self.bytes = by
+        self.objects = ob
+        self.variance = va
+        self.samples = sa
+
+    def entries(self) -> list[StackStat]:
+        return _stack_stats(
+            self.stacks, self.ids, self.bytes, self.objects, self.variance, self.samples
+        )
+
+
+def _nonzero(b: float, o: float) -> bool:
+    return b != 0 or o != 0
 
 
 _STAT_FIELDS = ("stack", "bytes", "objects", "samples", "variance")
