@@ -20,11 +20,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import threading
 import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from itertools import accumulate, compress, repeat
-from operator import attrgetter, gt, is_, itemgetter, neg, sub
+from operator import attrgetter, eq, gt, is_, itemgetter, neg, sub
 from typing import Any, Iterable, Sequence
 
 from .model import Frame, Snapshot, _fmt_bytes
@@ -114,20 +115,29 @@ def _signed_stacks(
     Stacks without a Python frame get the single frame ``<no Python frame>``.
     """
     entries = snapshot.entries
-    values = list(map(attrgetter("bytes"), entries))
+    stacks, weights, other_bytes, other_n = _signed(
+        list(map(attrgetter("bytes"), entries)), map(attrgetter("stack"), entries), negative
+    )
+    if not all(stacks):
+        stacks = [st or _NO_FRAME_STACK for st in stacks]
+    return stacks, weights, other_bytes, other_n
+
+
+def _signed(
+    values: list[float], stacks: Iterable[Any], negative: bool
+) -> tuple[list[Any], list[int], int, int]:
+    """``_signed_stacks`` on the bytes and stacks of the entries, in their order."""
     if negative:
         values = list(map(neg, values))
     keep = list(map(gt, values, repeat(0.0)))
     other: list[float] = []
     if all(keep):
-        stacks = list(map(attrgetter("stack"), entries))
+        stacks = list(stacks)
         raw = values
     else:
         other = [-b for b in values if b < 0]
-        stacks = list(compress(map(attrgetter("stack"), entries), keep))
+        stacks = list(compress(stacks, keep))
         raw = list(compress(values, keep))
-    if not all(stacks):
-        stacks = [st or _NO_FRAME_STACK for st in stacks]
     cum = list(map(round, accumulate(raw)))
     weights = list(map(sub, cum, [0, *cum[:-1]]))
     if not all(weights):
@@ -135,6 +145,78 @@ def _signed_stacks(
         stacks = list(compress(stacks, nonzero))
         weights = list(compress(weights, nonzero))
     return stacks, weights, round(math.fsum(other)), len(other)
+
+
+class _StackTable:
+    """A profile's stacks as tuples of label indexes (``_Labels``), leaf first: built once per
+    profile and extended as the profile grows, so a selection's flame graph starts from stack ids
+    instead of ``Frame`` tuples. The empty stack is ``(index of <no Python frame>,)``.
+
+    ``ambiguous`` is set when two unequal frames share a label (e.g. a cell's ``<module>`` and
+    ``<cell line: 0>``): the graph then names the node after the first frame met in the walk,
+    which only the general path reproduces, so the fast path is not used for that profile.
+    """
+
+    __slots__ = ("stacks", "labels", "keys", "ambiguous", "lock")
+
+    def __init__(self, stacks: list[tuple[Frame, ...]]) -> None:
+        self.stacks = stacks
+        self.labels = _Labels()
+        self.labels.index(_NO_FRAME)
+        self.keys: list[tuple[int, ...]] = []
+        self.ambiguous = False
+        self.lock = threading.Lock()
+
+    def update(self) -> list[tuple[int, ...]]:
+        """The keys of every stack the profile has now (the list grows; it is never changed)."""
+        with self.lock:
+            keys = self.keys
+            stacks = self.stacks
+            n = len(stacks)
+            if len(keys) < n:
+                labels = self.labels
+                get = labels.by_id.__getitem__
+                no_frame = (labels.by_id[id(_NO_FRAME)],)
+                for st in stacks[len(keys) : n]:
+                    if not st:
+                        keys.append(no_frame)
+                        continue
+                    try:
+                        keys.append(tuple(map(get, map(id, st))))
+                    except KeyError:
+                        keys.append(tuple(map(self._index, st)))
+            return keys
+
+    def _index(self, frame: Frame) -> int:
+        labels = self.labels
+        i = labels.by_id.get(id(frame))
+        if i is None:
+            i = labels.index(frame)
+            first = labels.frames[i]
+            if first is not frame and (first is _NO_FRAME or first != frame):
+                self.ambiguous = True
+        return i
+
+
+def _signed_keys(
+    snapshot: Snapshot, negative: bool
+) -> tuple[list[tuple[int, ...]], list[int], int, int, _StackTable] | None:
+    """``_signed_stacks`` as label-index tuples, from the profile rows a snapshot was built from
+    (see ``Snapshot._from_rows``), or None when the snapshot has no such rows."""
+    source = getattr(snapshot, "_source_rows", None)
+    rows = source() if source is not None else None
+    if rows is None:
+        return None
+    table = rows.cache.get("flame")
+    if table is None or table.stacks is not rows.stacks:
+        table = rows.cache.setdefault("flame", _StackTable(rows.stacks))
+    keys = table.update()
+    if table.ambiguous:
+        return None
+    stacks, weights, other_bytes, other_n = _signed(
+        list(rows.bytes), map(keys.__getitem__, rows.ids), negative
+    )
+    return stacks, weights, other_bytes, other_n, table
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,8 +237,142 @@ def flame_tree(
 
     The root is ``{"name": "all", ...}`` and carries the bytes of the drawn stacks.
     """
+    fast = _signed_keys(snapshot, negative)
+    if fast is not None:
+        return _build_key_tree(fast[0], fast[1], min_share, fast[4].labels)
     stacks, weights, _, _ = _signed_stacks(snapshot, negative)
     return _build_tree(stacks, weights, min_share)
+
+
+def _root(total: int) -> Node:
+    return {
+        "name": "all",
+        "location": "",
+        "bytes": total,
+        "children": [],
+        "function": "all",
+        "kind": _KIND_OTHER,
+    }
+
+
+def _small_node(small_n: int, small_bytes: int) -> Node:
+    return {
+        "name": f"({small_n} small frame{'s' if small_n != 1 else ''})",
+        "location": "",
+        "bytes": small_bytes,
+        "children": [],
+        "function": f"({small_n} small)",
+        "kind": _KIND_OTHER,
+        "small": small_n,
+    }
+
+
+def _node_maker(labels: _Labels) -> Any:
+    """``node_of(label index, bytes)``: a new tree node (the frame's facts computed once)."""
+    info: dict[int, tuple[str, str, str | None, int]] = {}
+
+    def node_of(li: int, nbytes: int) -> Node:
+        meta = info.get(li)
+        if meta is None:
+            f = labels.frames[li]
+            if f is _NO_FRAME:
+                meta = ("", NO_FRAME_LABEL, None, _KIND_OTHER)
+            else:
+                short = f.function
+                if f.cell is not None and (short == "<module>" or short.startswith("<cell")):
+                    short = f.location
+                meta = (f.location, short, f.source, _frame_kind(f))
+            info[li] = meta
+        node: Node = {
+            "name": labels.labels[li],
+            "location": meta[0],
+            "bytes": nbytes,
+            "children": [],
+            "function": meta[1],
+            "kind": meta[3],
+        }
+        if meta[2] is not None:
+            node["source"] = meta[2]
+        return node
+
+    return node_of
+
+
+def _build_key_tree(
+    stacks: list[tuple[int, ...]], weights: list[int], min_share: float, labels: _Labels
+) -> Node:
+    """``_build_tree`` for stacks given as label indexes (``_StackTable``): the same walk, with
+    frames already merged by label, so a group is split by one dict pass over small ints."""
+    total = sum(weights)
+    root = _root(total)
+    if not stacks:
+        return root
+    threshold = total * min_share if min_share > 0 else 0
+    node_of = _node_maker(labels)
+    order = sorted(range(len(stacks)), key=list(map(len, stacks)).__getitem__, reverse=True)
+    S = list(map(stacks.__getitem__, order))
+    W = list(map(weights.__getitem__, order))
+    s_get = S.__getitem__
+    w_get = W.__getitem__
+    lens = list(map(len, reversed(S)))  # ascending
+    n_all = len(S)
+    max_depth = lens[-1]
+    reach = [n_all - bisect_right(lens, d) for d in range(max_depth + 2)]
+    work: list[tuple[list[Node], int, list[int], int]] = [
+        (root["children"], 0, list(range(n_all)), total)
+    ]
+    while work:
+        children, depth, idx, gsum = work.pop()
+        col = list(map(itemgetter(-1 - depth), map(s_get, idx)))
+        first = col[0]
+        parts: Iterable[tuple[int, list[int], int]]
+        small_n = 0
+        small_bytes = 0
+        if col[-1] == first and col.count(first) == len(col):
+            # one callee for all: the common case
+            if gsum >= threshold:
+                parts = [(first, idx, gsum)]
+            else:
+                parts = []
+                small_n = 1
+                small_bytes = gsum
+        else:
+            # bytes per callee first; only the callees drawn need their stacks listed
+            sums: dict[int, int] = {}
+            get = sums.get
+            for k, w in zip(col, map(w_get, idx)):
+                sums[k] = get(k, 0) + w
+            drawn = {k: [] for k, b in sums.items() if b >= threshold}
+            if len(drawn) < len(sums):
+                small = [b for b in sums.values() if b < threshold]
+                small_n = len(small)
+                small_bytes = sum(small)
+            if len(drawn) <= 8:  # a C-speed pass per callee drawn
+                for key in drawn:
+                    drawn[key] = list(compress(idx, map(eq, col, repeat(key))))
+            else:
+                for i, k in zip(idx, col):
+                    g = drawn.get(k)
+                    if g is not None:
+                        g.append(i)
+            parts = [(k, g, sums[k]) for k, g in drawn.items()]
+        nxt = depth + 1
+        limit = reach[nxt]
+        for li, g, gbytes in parts:
+            child = node_of(li, gbytes)
+            children.append(child)
+            if g[-1] < limit:
+                work.append((child["children"], nxt, g, gbytes))
+            else:
+                cut = bisect_left(g, limit)
+                if cut:
+                    deeper = g[:cut]
+                    work.append((child["children"], nxt, deeper, sum(map(w_get, deeper))))
+        if len(children) > 1:
+            children.sort(key=itemgetter("bytes"), reverse=True)
+        if small_n:
+            children.append(_small_node(small_n, small_bytes))
+    return root
 
 
 def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: float) -> Node:
@@ -704,8 +920,13 @@ def flame_html(
     sized by how much they shrank. Frames narrower than ``min_share`` of the drawn total are
     merged into a "(N small frames)" sibling that keeps their bytes.
     """
-    stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
-    tree = _build_tree(stacks, weights, min_share)
+    fast = _signed_keys(snapshot, negative)
+    if fast is not None:
+        stacks, weights, other_bytes, other_n, table = fast
+        tree = _build_key_tree(stacks, weights, min_share, table.labels)
+    else:
+        stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
+        tree = _build_tree(stacks, weights, min_share)
     uid = "hpnb-flame-" + uuid.uuid4().hex[:12]
     title_text = title if title is not None else (snapshot.title or "Flame graph")
     esc = html.escape

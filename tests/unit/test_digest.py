@@ -1237,3 +1237,124 @@ def test_engine_log_snapshot_matches_reader(engine_profile: Profile) -> None:
     assert sum(v[0] for v in live.values()) >= 5 * 1_000_001  # `keep` is live at the end
     snap = engine_profile.snapshot_at(engine_profile.duration)
     assert snap_map(snap, engine_profile) == live
+
+
+# ------------------------------------------------------------------------------------------------
+# Lazy snapshots and the flame graph's fast path (stack ids -> label indexes, cached per profile)
+
+
+def _flame_log(seed: int, *, ambiguous: bool = False) -> bytes:
+    """Many stacks through a shared root, small and large weights, ties, an empty stack, two
+    frame ids for one code location, and (``ambiguous``) two unequal frames with one label."""
+    rng = random.Random(seed)
+    b = LogBuilder(mode=2)
+    roots = [("app.py", "main", 1), ("app.py", "run", 5)]
+    pool = [(f"mod{i % 7}.py", f"f{i}", i % 13 + 1) for i in range(60)]
+    # a second frame id for the location of pool[0] (equal Frames: merged, not ambiguous)
+    b.frame(*pool[0])
+    dup = len(b.frames) + 1
+    b.frames[("(dup)", "", 0)] = dup  # the builder numbers ids in order
+    b.define_frame(dup, b.string(pool[0][0]), b.string(pool[0][1]), pool[0][2])
+
+    def raw_stack(frame_ids: list[int]) -> int:
+        sid = len(b.stacks) + 1
+        b.stacks[(("(raw)", "", sid),)] = sid
+        b.define_stack(sid, frame_ids)
+        return sid
+
+    extra = [raw_stack([dup, b.frame(*roots[1]), b.frame(*roots[0])])]
+    if ambiguous:  # "In [3], line 2" twice: <module> of one file, <cell line: 0> of another
+        b.meta_kv("cell_label:<ipython-input-3-a>", "In [3]")
+        b.meta_kv("cell_label:<ipython-input-3-b>", "In [3]")
+        extra.append(raw_stack([b.frame("<ipython-input-3-a>", "<module>", 2)]))
+        extra.append(raw_stack([b.frame("<ipython-input-3-b>", "<cell line: 0>", 2)]))
+    addr = 0x10000
+    live: list[int] = []
+    for k in range(1500):
+        r = rng.random()
+        if r < 0.6 or not live:
+            depth = rng.randint(0, 5)
+            stack = [rng.choice(pool) for _ in range(depth)] + roots[::-1][: rng.randint(0, 2)]
+            size = rng.choice((8, 8, 64, 4096, 1 << 16, 1 << 20))
+            if rng.random() < 0.03:
+                b.alloc(rng.randrange(50), stack=None, size=size, address=addr)
+            elif rng.random() < 0.05:
+                sid = rng.choice(extra)
+                b.alloc_raw(rng.randrange(50), 1, b.thread(1001), sid, size, addr)
+            else:
+                b.alloc(rng.randrange(50), stack=stack[::-1] if k % 2 else stack, size=size,
+                        address=addr)
+            live.append(addr)
+            addr += 16
+        else:
+            b.free(rng.randrange(50), live.pop(rng.randrange(len(live))))
+    b.trailer_rec()
+    return b.to_bytes()
+
+
+def _same_flame(snap: Snapshot) -> None:
+    import re
+
+    from heapprof_nb import flame
+
+    plain = Snapshot(list(snap.entries), snap.title, snap.time)  # no rows: the general path
+    assert plain._source_rows() is None
+    for negative in (False, True):
+        for share in (0.0, 0.001, 0.02, 0.2):
+            assert flame.flame_tree(snap, negative=negative, min_share=share) == \
+                flame.flame_tree(plain, negative=negative, min_share=share)
+        uid = re.compile(r"hpnb-flame-[0-9a-f]{12}")
+        assert uid.sub("", flame.flame_html(snap, negative=negative)) == \
+            uid.sub("", flame.flame_html(plain, negative=negative))
+    assert snap.collapsed() == plain.collapsed()
+
+
+@pytest.mark.parametrize("ambiguous", [False, True])
+def test_flame_fast_path_matches_entries(tmp_path: Path, ambiguous: bool) -> None:
+    from heapprof_nb import flame
+
+    prof = read(write(tmp_path, _flame_log(7, ambiguous=ambiguous)), cache=False)
+    end = prof.duration
+    for t0, t1 in ((0.0, end), (end / 3, end * 0.8), (end / 2, end / 2)):
+        w = prof.window(t0, t1)
+        for name in Window.MEASURES:
+            fresh = getattr(prof.window(t0, t1), name)  # entries not built yet
+            used = (flame._signed_keys(fresh, False) is not None)
+            assert used == (not ambiguous)
+            _same_flame(fresh)  # builds the entries: still the fast path while unchanged
+            assert (flame._signed_keys(fresh, False) is not None) == (not ambiguous)
+            _same_flame(getattr(w, name))
+    _same_flame(prof.snapshot_at(end / 2))
+
+
+def test_lazy_snapshot_entries(tmp_path: Path) -> None:
+    import pickle
+
+    from heapprof_nb import flame
+
+    prof = read(write(tmp_path, _flame_log(3)), cache=False)
+    snap = prof.window(0, prof.duration).live_at_end
+    assert snap._entries is None  # nothing built by the query
+    total, objects, error = snap.total, snap.objects, snap.error
+    assert "stacks>" in repr(snap) and snap._entries is None
+    entries = snap.entries
+    assert snap.entries is entries
+    assert math.fsum(e.bytes for e in entries) == total
+    assert math.fsum(e.objects for e in entries) == objects
+    assert math.sqrt(math.fsum(e.variance for e in entries)) == error
+    assert all(e.bytes != 0 or e.objects != 0 for e in entries)
+    assert snap._source_rows() is not None
+    # a changed entries list is what the snapshot holds from then on
+    dropped = max(entries, key=lambda e: e.bytes)
+    entries.remove(dropped)
+    assert snap._source_rows() is None
+    assert flame._signed_keys(snap, False) is None
+    assert flame.flame_tree(snap)["bytes"] == round(snap.total)
+    assert math.isclose(snap.total, total - dropped.bytes)
+    snap2 = prof.window(0, prof.duration).live_at_end
+    snap2.entries = snap2.entries[:3]
+    assert snap2._source_rows() is None and len(snap2.entries) == 3
+    # pickles as a plain snapshot
+    back = pickle.loads(pickle.dumps(prof.snapshot_at(prof.duration)))
+    assert back._source_rows() is None
+    assert back.entries == prof.snapshot_at(prof.duration).entries
