@@ -79,7 +79,7 @@ def sites_table(snapshot: Any, n: int = 10) -> str:
         body.append(
             "<tr>"
             f"<td class='hpnb-v-site'>{_esc(_label(frame))}</td>"
-            f"<td class='hpnb-v-src'><code>{_esc(source)}</code></td>"
+            f"<td class='hpnb-v-src'>{f'<code>{_esc(source)}</code>' if source else ''}</td>"
             f"<td class='hpnb-v-num'>{_esc(format_bytes(b))}{_esc(err_text)}</td>"
             f"<td class='hpnb-v-num'>{share}</td>"
             f"<td class='hpnb-v-num'>{o:,.0f}</td>"
@@ -91,7 +91,8 @@ def sites_table(snapshot: Any, n: int = 10) -> str:
     return (
         "<div class='hpnb-v-sites heapprof-sites'>"
         f"<div class='hpnb-v-sites-head'><b>Top allocation sites, {title}</b>: "
-        f"{_esc(format_bytes(total))} ± {_esc(format_bytes(err_total))} in "
+        f"{_esc(format_bytes(total))}"
+        f"{_esc(' ± ' + format_bytes(err_total)) if err_total else ''} in "
         f"{len(snapshot.entries):,} stacks</div>"
         "<table><thead><tr><th>site</th><th>line</th><th>bytes</th><th>share</th>"
         "<th>objects</th></tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
@@ -134,7 +135,8 @@ def _table_rules(s: str) -> list[str]:
         "vertical-align:top;border:0;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);"
         "background:none;color:var(--jp-content-font-color1,inherit)}",
         f"{s} .hpnb-v-sites td.hpnb-v-num{{text-align:right;white-space:nowrap}}",
-        f"{s} .hpnb-v-sites code{{font-size:11px;white-space:pre;background:none;padding:0}}",
+        f"{s} .hpnb-v-sites code{{font-size:11px;white-space:pre;background:none!important;"
+        "padding:0!important}",
     ]
 
 
