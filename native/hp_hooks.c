@@ -611,6 +611,10 @@ void hp_hooks_set_quiet(int quiet) {
     }
 }
 
+int hp_hooks_quiet_depth(void) {
+    return (int)hp_tls.quiet;
+}
+
 int hp_profile_running(void) {
     return atomic_load(&hp_hooks_kind) == HP_KIND_PROFILE;
 }

@@ -69,6 +69,8 @@ int hp_profile_stop(hp_counters_t *counters);
  * allocations are not sampled (frees of sampled blocks still are): heapprof_nb's own bookkeeping
  * during a profile should not show up in it. Thread-local. */
 void hp_hooks_set_quiet(int quiet);
+/* How deep the calling thread is in quiet sections (0 = sampled normally). */
+int hp_hooks_quiet_depth(void);
 
 /* 1 while a profile runs (0 in a forked child, which stops profiling at fork). GIL. */
 int hp_profile_running(void);

@@ -218,6 +218,10 @@ static PyObject *native_set_quiet(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *native_quiet_depth(PyObject *self, PyObject *unused) {
+    return PyLong_FromLong(hp_hooks_quiet_depth());
+}
+
 static PyObject *native_last_rss(PyObject *self, PyObject *unused) {
     return PyLong_FromUnsignedLongLong(hp_log_last_rss());
 }
@@ -236,6 +240,7 @@ static PyMethodDef native_methods[] = {
     {"stats_running", native_stats_running, METH_NOARGS, "True while stats mode runs."},
     {"write_errno", native_write_errno, METH_NOARGS, "errno of a failed log write, or 0."},
     {"set_quiet", native_set_quiet, METH_O, "set_quiet(flag): stop/resume sampling this thread."},
+    {"quiet_depth", native_quiet_depth, METH_NOARGS, "This thread's quiet-section depth."},
     {"last_rss", native_last_rss, METH_NOARGS, "The last RSS reading in bytes."},
     {NULL, NULL, 0, NULL},
 };

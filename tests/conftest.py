@@ -16,28 +16,32 @@ if str(TESTS_DIR) not in sys.path:  # for `import logbuilder` and `import helper
     sys.path.insert(0, str(TESTS_DIR))
 
 
-def _native_state() -> tuple[bool, bool]:
+def _native_state() -> tuple[bool, bool, int]:
     try:
         from heapprof_nb import _native
     except ImportError:
-        return (False, False)
-    return (bool(_native.is_running()), bool(_native.stats_running()))
+        return (False, False, 0)
+    return (bool(_native.is_running()), bool(_native.stats_running()), _native.quiet_depth())
 
 
 @pytest.fixture(autouse=True)
 def no_profiler_left_running() -> Iterator[None]:
-    """Fail a test that leaves the sampler hooked (and unhook it so later tests run clean)."""
-    assert _native_state() == (False, False), "a profiler was running before the test"
+    """Fail a test that leaves the sampler hooked, or this thread inside a quiet section (its
+    allocations would go unsampled in every later test), and clean up so later tests run clean."""
+    assert _native_state() == (False, False, 0), "a profiler was running before the test"
     yield
-    running, stats = _native_state()
-    if running or stats:
+    running, stats, quiet = _native_state()
+    if running or stats or quiet:
         from heapprof_nb import _native
 
         if running:
             _native.stop()
         if stats:
             _native.stats_stop()
-        pytest.fail("the test left a profiler running")
+        for _ in range(quiet):
+            _native.set_quiet(False)
+        pytest.fail(f"the test left a profiler running ({running}), stats mode on ({stats}) "
+                    f"or {quiet} quiet sections open")
 
 
 def run_python(code: str, *, timeout: float = 120, env: dict[str, str] | None = None,
