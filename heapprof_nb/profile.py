@@ -493,16 +493,18 @@ class Profile:
             for t, kind, label in core.markers(self._n_markers):
                 self._markers.append(Marker(t / _NS, kind, label))
             self._n_markers = info["n_markers"]
-        if info["n_strings"] >= len(self._strings):
-            self._strings.extend(core.strings(len(self._strings)))
-        if info["n_frames"] >= len(self._frame_ids):
-            self._frame_ids.extend(core.frames(len(self._frame_ids)))
+        # Stacks, then frames, then strings: the digest may define more while we fetch, and a
+        # definition only refers to earlier ones, so everything a fetched stack names is fetched.
         if info["n_stacks"] >= len(self._stack_offs):
             offs_b, ids_b = core.stacks_packed(len(self._stack_offs))
             offs = _u64(offs_b)
             base = len(self._stack_ids)
             self._stack_ids.frombytes(ids_b)
             self._stack_offs.extend(base + o for o in offs[1:])
+        if info["n_frames"] >= len(self._frame_ids):
+            self._frame_ids.extend(core.frames(len(self._frame_ids)))
+        if info["n_strings"] >= len(self._strings):
+            self._strings.extend(core.strings(len(self._strings)))
         if rebuild:
             self._frames = []
             self._stacks = []
