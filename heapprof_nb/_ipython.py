@@ -104,9 +104,9 @@ def _profile_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             argument(
                 "--rate", metavar="R", default=None,
-                help="Mean bytes between samples, with units (64KiB, 1MiB); 1 records every "
+                help="Mean bytes between samples, with units (16KiB, 1MiB); 1 records every "
                 "allocation exactly; 'auto' uses the last %%%%heapprof_stats recommendation. "
-                "Default 64KiB.",
+                "Default 32KiB (docs/sampling.md says why).",
             ),
             argument(
                 "--sampling", metavar="DICT", default=None,
