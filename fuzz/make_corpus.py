@@ -76,18 +76,30 @@ SEEDS: dict[str, str] = {
 }
 
 
+def _package_parent() -> str:
+    """Where the heapprof_nb this interpreter imports lives (an installed build, or a source tree
+    with the extensions built in place); the source tree itself as a last resort."""
+    try:
+        import heapprof_nb
+    except ImportError:
+        return str(ROOT)
+    return str(Path(heapprof_nb.__file__).resolve().parents[1])
+
+
 def write_seed(name: str, body: str, out: Path) -> Path:
     path = out / f"{name}.hpnb"
     if path.exists():
         path.unlink()
     code = PRELUDE + f"PATH = {str(path)!r}\n" + textwrap.dedent(body)
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in [_package_parent(), os.environ.get("PYTHONPATH")] if p))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
     return path
 
 
 def write_dumps(logs: list[Path], out: Path) -> list[Path]:
-    sys.path.insert(0, str(ROOT))
+    if _package_parent() not in sys.path:
+        sys.path.insert(0, _package_parent())
     from heapprof_nb import _digest
     from heapprof_nb.errors import ProfileFormatError
 

@@ -25,7 +25,10 @@ ROOT="$(dirname "$HERE")"
 FUZZ_DIR="${FUZZ_DIR:-$ROOT/build/fuzz}"
 PYTHON="${PYTHON:-python3}"
 CC_FUZZ="${CC_FUZZ:-clang}"
-export PYTHONPATH="${PYTHONPATH:-$ROOT}"
+# An installed heapprof_nb is used as it is; otherwise the source tree (extensions built in place).
+if [ -z "${PYTHONPATH:-}" ] && ! (cd / && "$PYTHON" -c "import heapprof_nb._digest") 2> /dev/null; then
+    export PYTHONPATH="$ROOT"
+fi
 
 REPLAY=0
 TOTAL=120

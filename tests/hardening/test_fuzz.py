@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import heapprof_nb
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -38,8 +40,9 @@ def test_short_fuzz_and_corpus_replay(tmp_path: Path) -> None:
                     "which cannot share a process with a preloaded libasan")
     if shutil.which("clang") is None and not _have_atheris():
         pytest.skip("neither clang (libFuzzer) nor atheris is installed")
+    here = str(Path(heapprof_nb.__file__).resolve().parents[1])  # the build under test
     env = dict(os.environ, FUZZ_DIR=str(tmp_path / "fuzz"), PYTHON=sys.executable,
-               PYTHONPATH=os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+               PYTHONPATH=os.pathsep.join(p for p in [here, os.environ.get("PYTHONPATH")] if p))
     result = subprocess.run(
         ["bash", str(ROOT / "fuzz" / "run.sh"), str(FUZZ_SECONDS)],
         capture_output=True, text=True, timeout=FUZZ_SECONDS + 140, env=env,
