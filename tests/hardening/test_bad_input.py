@@ -34,6 +34,8 @@ from heapprof_nb import _api  # noqa: E402
 
 ROOT = TESTS_DIR.parent
 
+pytestmark = pytest.mark.timeout(60)  # per test; slower ones set their own
+
 
 class Env:
     """Files the rows use, in a fresh folder: ``dir``, ``missing``, ``empty`` (0 bytes), ``text``

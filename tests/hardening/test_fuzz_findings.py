@@ -14,6 +14,8 @@ from heapprof_nb.errors import ProfileFormatError
 from heapprof_nb.reader import read_log
 from logbuilder import LogBuilder
 
+pytestmark = pytest.mark.timeout(60)  # per test; slower ones set their own
+
 
 def _history_times(d: _digest.Digester, points: int) -> list[int]:
     times = array("Q")

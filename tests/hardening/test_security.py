@@ -24,6 +24,8 @@ from heapprof_nb.reader import read_log
 
 from conftest import run_python
 
+pytestmark = pytest.mark.timeout(60)  # per test; slower ones set their own
+
 PACKAGE = Path(heapprof_nb.__file__).resolve().parent
 
 
