@@ -93,7 +93,9 @@ def write_seed(name: str, body: str, out: Path) -> Path:
     code = PRELUDE + f"PATH = {str(path)!r}\n" + textwrap.dedent(body)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in [_package_parent(), os.environ.get("PYTHONPATH")] if p))
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+    # cwd: `python -c` puts the working directory first on sys.path, and a source tree there
+    # (no extensions built in place) would shadow the build under test.
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60, cwd=out)
     return path
 
 
