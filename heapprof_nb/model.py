@@ -304,13 +304,9 @@ def _html_escape(text: str) -> str:
 
 def _fmt_bytes(n: float) -> str:
     """Human-readable bytes with binary prefixes: ``1.5 MiB``."""
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
+    from ._units import format_bytes
+
+    return format_bytes(n)
 
 
 def merge_stacks(entries: Sequence[StackStat]) -> list[StackStat]:
