@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 DEBIAN_PACKAGES := graphviz chromium
 BUILD_DIR := build
 
-.PHONY: help venv system-deps install test test-fast test-versions sanitize demo lab bench clean
+.PHONY: help venv system-deps install test test-fast test-versions sanitize fuzz demo lab bench clean
 
 help:
 	@echo "make demo      - set up and execute notebooks/demo.ipynb into $(BUILD_DIR)/demo.html"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-fast - the suite only, in the existing venv"
 	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
 	@echo "make test-versions - engine tests on the other CPythons installed (3.12, 3.13)"
+	@echo "make fuzz      - fuzz the log decoders for FUZZ_SECONDS (default 600)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make bench     - run the benchmarks into benchmarks/results/"
 
@@ -64,7 +65,16 @@ sanitize: system-deps
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
-		-m "not ipython and not notebook and not browser" engine unit
+		-m "not ipython and not notebook and not browser" engine unit hardening
+
+# Longer fuzzing than the short run inside the suite: libFuzzer on the C decoder (needs clang),
+# atheris on the Python reader and the digest. Findings go to build/fuzz/findings.
+FUZZ_SECONDS ?= 600
+fuzz: install
+	@if [ "$$(id -u)" = 0 ] && ! command -v clang >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; fi
+	$(PIP) install --quiet atheris
+	PYTHON=$(abspath $(PY)) bash fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: install
 	mkdir -p $(BUILD_DIR)

@@ -66,7 +66,7 @@ def parse_sampling(value: object) -> dict[int, float]:
     if isinstance(value, str):
         try:
             value = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):  # deep nesting: the last two
             raise ValueError(
                 f"sampling {value!r} is not a table; write it like {{128: 1e-4, 8192: 0.1}}"
             ) from None

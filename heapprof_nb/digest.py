@@ -387,7 +387,11 @@ class Digest:
             key = {"key": self._cache_key(st), "blob_len": len(blob),
                    "blob_blake2b": hashlib.blake2b(blob).hexdigest()}
             head = json.dumps(key, sort_keys=True).encode("utf-8")
-            with open(tmp, "wb") as f:
+            # Private like the profile it summarises (it holds its strings and cell sources),
+            # and never through a planted symlink or an existing file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+            with os.fdopen(fd, "wb") as f:
                 f.write(_CACHE_MAGIC)
                 f.write(struct.pack("<II", _CACHE_VERSION, len(head)))
                 f.write(head)

@@ -87,9 +87,6 @@ def _small_log(path: Path) -> str:
     return p
 
 
-@pytest.mark.xfail(strict=True, reason="digest.py writes <log>.digest with the umask's mode "
-                   "(0644): a private profile's strings and cell sources become world-readable "
-                   "(docs/hardening.md, security finding S1)")
 def test_digest_cache_is_as_private_as_the_profile(tmp_path: Path) -> None:
     path = _small_log(tmp_path / "p.hpnb")
     old = os.umask(0o022)
@@ -103,9 +100,6 @@ def test_digest_cache_is_as_private_as_the_profile(tmp_path: Path) -> None:
     assert _mode(cache) == 0o600
 
 
-@pytest.mark.xfail(strict=True, reason="digest.py opens its predictable temp file "
-                   "<log>.digest.tmp<pid>.<thread> without O_EXCL/O_NOFOLLOW: a planted symlink "
-                   "is written through (docs/hardening.md, security finding S2)")
 def test_digest_cache_temp_file_does_not_follow_symlinks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
