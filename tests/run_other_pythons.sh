@@ -5,10 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
 for version in 3.12 3.13; do
-    python=$(command -v "python$version" || true)
-    for candidate in /root/.pyenv/versions/"$version".*/bin/python"$version" /usr/bin/python"$version"; do
-        [ -n "$python" ] && break
-        [ -x "$candidate" ] && python=$candidate
+    # The first candidate that really runs (a pyenv shim on PATH may exist and refuse to).
+    python=""
+    for candidate in /root/.pyenv/versions/"$version".*/bin/python"$version" \
+            /usr/bin/python"$version" /usr/local/bin/python"$version" "$(command -v "python$version" || true)"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" -c "pass" 2>/dev/null; then
+            python=$candidate
+            break
+        fi
     done
     if [ -z "$python" ]; then
         echo "python$version: not installed here, skipped"
