@@ -7,7 +7,6 @@ Every argument is checked before anything is hooked, so a bad call changes nothi
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -18,7 +17,7 @@ import time
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import _native
 from ._units import parse_bytes, parse_sampling, sampling_buckets
@@ -214,16 +213,9 @@ def mark(label: str) -> None:
     _native.mark(_MARK_LABEL, label)
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Within the block, this thread's allocations are not sampled: heapprof_nb's own
-    bookkeeping stays out of the user's profile. Sections nest. (The ``with`` itself allocates
-    a little before and after the section; the hot spots below use plain calls.)"""
-    _native.set_quiet(True)
-    try:
-        yield
-    finally:
-        _native.set_quiet(False)
+# heapprof_nb's own bookkeeping while a profile runs is kept out of it: _native.set_quiet brackets
+# it (sections nest). Plain calls rather than a `with`, which would itself allocate on the sampled
+# side of the flag (see _cells.Bookkeeping).
 
 
 def _mark_cell(kind: int, label: str) -> None:

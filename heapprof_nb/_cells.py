@@ -184,17 +184,15 @@ class Bookkeeping:
     """Sections of heapprof_nb's own work while a profile runs, kept out of that profile: between
     ``begin()`` and ``end()`` this thread's allocations are not sampled (frees still are).
 
-    The same switch as ``_api.quiet()``, in plain calls rather than a ``with`` block, because
-    its context manager allocates on the sampled side of the flag: the context manager, its
-    generator and the bound ``__exit__`` that ``with`` keeps (attributed to the caller's line)
-    are made before the flag is set and live through the block, and leaving allocates a
+    The engine's switch (``_native.set_quiet``) in plain calls rather than a ``with`` block,
+    because a context manager allocates on the sampled side of the flag: the context manager,
+    its generator and the bound ``__exit__`` that ``with`` keeps (attributed to the caller's
+    line) are made before the flag is set and live through the block, and leaving allocates a
     StopIteration after the flag is cleared. At rate 1 those showed up in the user's profile as
     sites of ours. ``begin``/``end`` allocate nothing.
 
-    Sections nest (a depth count). ``_api.quiet()`` does not: it clears the flag on its way out
-    whatever was around it, and so do ``_api._mark_cell``/``_api._add_meta`` that use it, so
-    inside a section write markers and META records with ``mark``/``meta`` here, and end a
-    section right after calling ``_api.start()`` (which may hook NumPy under its own quiet).
+    Sections nest (a depth count here, and the engine's own count too), so the quiet calls of
+    ``_api._mark_cell``/``_api._add_meta``/``_api.start()`` inside a section leave it quiet.
 
     Create it before the profile starts (it imports the engine); one per shell, used from the
     shell's thread.

@@ -35,20 +35,9 @@ from typing import Any, Sequence
 from . import _digest
 from .digest import Digest
 from .model import Frame, Snapshot, StackStat
+from .reader import TRAILER_FIELDS  # names of the TRAILER counters, in file order
 
 __all__ = ["Profile", "History", "Window", "Marker", "read", "TRAILER_FIELDS", "MARKER_KINDS"]
-
-#: Names of the TRAILER counters, in file order (docs/format.md).
-TRAILER_FIELDS: tuple[str, ...] = (
-    "allocs_seen",
-    "bytes_seen",
-    "samples",
-    "frees_recorded",
-    "dropped",
-    "stacks",
-    "frames",
-    "truncated_stacks",
-)
 
 #: MARKER.kind -> name.
 MARKER_KINDS: dict[int, str] = {0: "label", 1: "cell_start", 2: "cell_end"}

@@ -123,8 +123,8 @@ def whole_run(profile: Any) -> list[Any]:
     return [window.allocated_kept, window.allocated_freed]
 
 
-#: _api.start() hooks NumPy (when imported) under _api.quiet(), which ends any quiet section
-#: around it on its way out; what start() then does is sampled for a moment (freed at once).
+#: What _api.start() does after the engine starts and before the magics' section resumes may be
+#: sampled for a moment (freed at once): its frames are not held against the magics.
 API_START = ("_api.py",)
 
 
