@@ -53,9 +53,13 @@ def _runner(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Callab
     if target and target[0] == "--":
         target = target[1:]
     if args.module:
-        module, argv = args.module, [args.module] + target
-        sys.argv = argv
-        return lambda: runpy.run_module(module, run_name="__main__", alter_sys=True) and None
+        module = args.module
+        sys.argv = [module] + target
+
+        def run_module() -> None:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+        return run_module
     if not target:
         parser.error("give the script to run after --, e.g. -- script.py args")
     script = target[0]
@@ -63,7 +67,11 @@ def _runner(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Callab
         parser.error(f"no such script: {script}")
     sys.argv = target
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    return lambda: runpy.run_path(script, run_name="__main__") and None
+
+    def run_script() -> None:
+        runpy.run_path(script, run_name="__main__")
+
+    return run_script
 
 
 def _run_profiled(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

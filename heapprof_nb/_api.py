@@ -96,7 +96,7 @@ def _seed(seed: object) -> int:
     else:
         where = f"seed={seed!r}"
     try:
-        value = int(seed)  # type: ignore[call-overload]
+        value: int = int(seed)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise ValueError(f"{where}: the seed must be an integer") from None
     if isinstance(seed, bool) or not 0 <= value < 2**64:
