@@ -264,7 +264,7 @@ def child_digest(path: str, how: str, index_limit: int | None) -> dict:
 
 
 def child_window(path: str, repeats: int) -> dict:
-    from heapprof_nb.profile import read
+    from heapprof_nb import read
 
     t0 = time.perf_counter()
     prof = read(path, cache=False)

@@ -15,11 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# The reader module heapprof_nb/profile.py shares its name with the heapprof_nb.profile context
-# manager. Importing the module first, then binding the name below, keeps heapprof_nb.profile the
-# context manager: a later `from .profile import read` finds the module already loaded and does
-# not rebind the package attribute.
-from . import profile as _profile_module  # noqa: F401  (imported for the binding order)
 from ._api import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_RATE,
@@ -33,6 +28,7 @@ from ._api import (
     stop,
     stop_stats,
 )
+from ._profile import History, Profile, Window
 from .errors import HeapprofError, ProfileFormatError, ProfilerStateError
 from .model import Frame, Snapshot, StackStat
 from .stats import SizeHistogram
@@ -43,12 +39,15 @@ __all__ = [
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_RATE",
     "Frame",
+    "History",
     "HeapprofError",
+    "Profile",
     "ProfileFormatError",
     "ProfilerStateError",
     "SizeHistogram",
     "Snapshot",
     "StackStat",
+    "Window",
     "current_path",
     "gather_stats",
     "is_running",
@@ -64,9 +63,9 @@ __all__ = [
 ]
 
 
-def read(path: Any, **options: Any) -> Any:
+def read(path: Any, **options: Any) -> Profile:
     """Read a profile file into a ``Profile`` (digested in a background thread)."""
-    from .profile import read as _read
+    from ._profile import read as _read
 
     return _read(path, **options)
 

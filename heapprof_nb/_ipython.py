@@ -84,7 +84,7 @@ def _api() -> Any:
 
 def _read_profile(path: str) -> Any:
     try:
-        from .profile import read
+        from ._profile import read
     except ImportError as exc:
         raise _Fail(f"cannot read the profile: {exc}; the file is {path}") from None
     return read(path)

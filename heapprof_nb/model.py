@@ -134,7 +134,7 @@ class Snapshot:
     def _from_rows(cls, rows: Any, title: str = "", time: float | None = None) -> Snapshot:
         """A snapshot whose ``entries`` are built on first access by ``rows.entries()``.
 
-        ``rows`` is the profile's raw query result (``heapprof_nb.profile._Rows``: per-stack
+        ``rows`` is the profile's raw query result (``heapprof_nb._profile._Rows``: per-stack
         ``ids``, ``bytes``, ``objects``, ``variance``, zero rows already dropped). Until the
         entries are built, and while they are still exactly the ones built, renderers may read
         the rows directly (``_source_rows``): a flame graph of 50,000 stacks then needs no

@@ -208,7 +208,7 @@ def _html_output(text: str, plain: str = "") -> dict[str, Any]:
 
 
 class ProfileView:
-    """The interactive view of a :class:`~heapprof_nb.profile.Profile` (see the module doc).
+    """The interactive view of a :class:`~heapprof_nb.Profile` (see the module doc).
 
     Options: ``measure`` (a key of :data:`MEASURES`), ``sites`` (allocation sites stacked on the
     plot), ``points`` (plot points at most), ``interactive`` (``None``: the ipympl canvas when
@@ -410,7 +410,7 @@ class ProfileView:
         """A live view of the log at ``path`` while it is being written (``--live``): its
         digest follows the file; call :meth:`finish` when the run has stopped."""
         with _Quiet():
-            from .profile import read
+            from ._profile import read
 
             profile = read(path, wait=False, follow=True, cache=False)
         view = cls(profile, live=True, **options)

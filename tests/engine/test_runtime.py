@@ -283,7 +283,8 @@ def test_fork_child_stops_parent_continues(python_subprocess, tmp_path: Path) ->
 
 
 def test_profile_stays_the_context_manager_after_reading() -> None:
-    # heapprof_nb/profile.py (the reader) must not shadow heapprof_nb.profile (the API).
-    from heapprof_nb.profile import read  # noqa: F401
+    # Reading a profile imports the reader module; heapprof_nb.profile stays the API's name.
+    from heapprof_nb._profile import read  # noqa: F401
 
     assert heapprof_nb.profile is heapprof_nb._api.profile
+    assert heapprof_nb.Profile is heapprof_nb._profile.Profile

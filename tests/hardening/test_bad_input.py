@@ -240,8 +240,11 @@ ROWS: list[Row] = [
 
 # Public names that are not functions taking user input: constants, exception classes and the
 # value classes the library builds (their constructors are not an entry point).
+# Constants, exceptions and the classes of returned values (a Profile comes from read(); its
+# methods' bad input is tested in tests/unit/test_digest.py).
 NOT_ENTRY_POINTS = {"DEFAULT_MAX_FRAMES", "DEFAULT_RATE", "HeapprofError", "ProfileFormatError",
-                    "ProfilerStateError", "Frame", "SizeHistogram", "Snapshot", "StackStat"}
+                    "ProfilerStateError", "Frame", "SizeHistogram", "Snapshot", "StackStat",
+                    "Profile", "History", "Window"}
 
 # Magic rows: (magic line, cell body or None, input class, the one stderr line).
 MAGIC_ROWS: list[tuple[str, str | None, str, str]] = [
@@ -316,11 +319,11 @@ def test_every_public_callable_has_rows() -> None:
 
 
 def test_public_names_keep_their_meaning_after_read(env: Env) -> None:
-    """``heapprof_nb.profile`` is the context manager of ``__all__`` even after ``read()``
-    imported the module ``heapprof_nb.profile`` (the import binds the submodule over the
-    package attribute of the same name)."""
-    heapprof_nb.read(env.good, cache=False)
+    """``heapprof_nb.profile`` is the context manager of ``__all__`` and ``read()`` returns a
+    ``heapprof_nb.Profile``, after the reader module was imported."""
+    prof = heapprof_nb.read(env.good, cache=False)
     assert isinstance(heapprof_nb.profile, type), heapprof_nb.profile
+    assert isinstance(prof, heapprof_nb.Profile)
 
 
 def _magic_shell() -> Any:

@@ -596,7 +596,7 @@ def test_heavy_imports_stay_lazy() -> None:
     import subprocess
 
     code = (
-        "import sys, heapprof_nb, heapprof_nb.profile, heapprof_nb._ipython, heapprof_nb.view\n"
+        "import sys, heapprof_nb, heapprof_nb._profile, heapprof_nb._ipython, heapprof_nb.view\n"
         "heavy = [m for m in ('ipywidgets', 'matplotlib', 'ipympl') if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -1,4 +1,4 @@
-"""The digest (native/digest, heapprof_nb/digest.py) and the views of heapprof_nb/profile.py.
+"""The digest (native/digest, heapprof_nb/digest.py) and the views of heapprof_nb/_profile.py.
 
 Logs are hand-built with ``tests/logbuilder.py`` and checked against an oracle written here from
 the format page alone (a list of allocation intervals): in mode 2 (every allocation, weight =
@@ -27,7 +27,7 @@ from heapprof_nb import reader  # noqa: E402
 from heapprof_nb.digest import CACHE_SUFFIX, Digest, cache_path  # noqa: E402
 from heapprof_nb.errors import ProfileFormatError  # noqa: E402
 from heapprof_nb.model import Frame, Snapshot  # noqa: E402
-from heapprof_nb.profile import History, Profile, Window, read  # noqa: E402
+from heapprof_nb._profile import History, Profile, Window, read  # noqa: E402
 
 Digester = _digest.Digester
 
