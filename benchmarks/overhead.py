@@ -37,6 +37,7 @@ RAW = os.path.join(HERE, "results", "raw")
 SLOW = {"hp:1", "tm1", "tm25"}
 #: far slower than the rest, and far from the targets: measured in the first round only, one value
 ONCE = {"tm1", "tm25"}
+#: callgrind configurations: the rate sweep (which contains the default rate), exact, competitors
 CG_CONFIGS = ["none"] + [f"hp:{r}" for r in profilers.RATES] + [
     "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"]
 #: callgrind runs about 50x slower than native: a run predicted above this many instructions
@@ -44,8 +45,9 @@ CG_CONFIGS = ["none"] + [f"hp:{r}" for r in profilers.RATES] + [
 CG_MAX_INSTR = 5e9
 #: rough slowdowns, to predict the cost of a run from the no-profiler one
 CG_PREDICT = {"tm1": 15, "tm25": 60, "hp:1": 4, "memray": 5, "memray_py": 6, "mprofile": 1.3}
-#: configurations run on the CALLGRIND_HEAVY benchmarks (the rate sweep uses the others)
-CG_HEAVY_CONFIGS = {"hp:65536", "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"}
+#: configurations run on the CALLGRIND_HEAVY benchmarks (the rate sweep uses the others): the
+#: default rate (heapprof_nb._api.DEFAULT_RATE), exact mode and the competitors
+CG_HEAVY_CONFIGS = {profilers.DEFAULT_CONFIG, "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"}
 
 
 def env() -> dict[str, str]:
@@ -222,8 +224,16 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
                                     "configs": [], "unavailable": missing, "runs": [],
                                     "engine": engine_id()}
     data["configs"] = list(dict.fromkeys(data["configs"] + configs))
-    done = {(r["bench"], r["config"]): r for r in data["runs"] if "instructions" in r or "skipped" in r}
-    data["runs"] = list(done.values())
+    data["default_rate"] = profilers.DEFAULT_RATE
+    # the limit of each configuration's skip rule (a --resume pass may raise it for some)
+    limits = data.setdefault("max_instr_by_config", {})
+    limits.update({c: a.max_instr for c in configs})
+    data["max_instr"] = data.get("max_instr", a.max_instr)
+    # on --resume: measured runs are kept; skipped ones of the configurations of this pass are
+    # judged again against its --max-instr, those of the others are kept as they were
+    done = {(r["bench"], r["config"]): r for r in data["runs"] if "instructions" in r}
+    data["runs"] = list(done.values()) + [r for r in data["runs"]
+                                          if "skipped" in r and r["config"] not in configs]
     # the no-profiler run of each benchmark first: it predicts the cost of the slow ones
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         todo = [b for b in benches if (b, "none") not in done]
@@ -244,9 +254,10 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
                 if b in suite.CALLGRIND_HEAVY and c not in CG_HEAVY_CONFIGS:
                     continue
                 predicted = base[b].get("instructions", 0) * CG_PREDICT.get(c, 1.2)
-                if predicted > CG_MAX_INSTR:
+                if predicted > a.max_instr:
                     data["runs"].append({"bench": b, "config": c, "skipped":
-                                         f"predicted {predicted / 1e9:.0f} G instructions"})
+                                         f"predicted {predicted / 1e9:.0f} G instructions",
+                                         "limit": a.max_instr})
                     continue
                 jobs.append((b, c))
 
@@ -363,6 +374,7 @@ def cmd_breakdown(a: argparse.Namespace) -> None:
     cal = calibrate(benches, 0.03)
     outdir = tempfile.mkdtemp(prefix="hpcgi-")
     results = []
+    started = time.time()
 
     def one(b: str) -> dict[str, Any]:
         loops = cg_loops(cal[b], 0.015)
@@ -378,7 +390,8 @@ def cmd_breakdown(a: argparse.Namespace) -> None:
         for res in pool.map(one, benches):
             results.append(res)
             print(f"  {res['bench']}: delta {res.get('delta', 0) / 1e6:.2f} M", flush=True)
-            save(out, {"runs": results, "engine": engine_id()})
+            save(out, {"runs": results, "engine": engine_id(), "rate": profilers.DEFAULT_RATE,
+                       "started": started})
 
 
 def main() -> None:
@@ -390,6 +403,8 @@ def main() -> None:
     ap.add_argument("--configs", nargs="*")
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="parallel callgrind processes")
+    ap.add_argument("--max-instr", type=float, default=CG_MAX_INSTR,
+                    help="callgrind: skip a run predicted above this many instructions")
     ap.add_argument("--resume", action="store_true",
                     help="callgrind: keep the runs already in --out, run only the missing ones")
     a = ap.parse_args()

@@ -3,7 +3,8 @@
 A configuration name is one of:
 
 - ``none``: no profiler (the baseline);
-- ``hp`` (heapprof_nb at ``heapprof_nb.DEFAULT_RATE``) or ``hp:RATE`` (``hp:1`` is exact mode);
+- ``hp`` (heapprof_nb at ``heapprof_nb._api.DEFAULT_RATE``) or ``hp:RATE`` (``hp:1`` is exact mode);
+  the callgrind step names the default ``hp:DEFAULT_RATE`` so that it is also a column of the sweep;
 - ``tm1``, ``tm25``: tracemalloc with 1 or 25 frames;
 - ``memray``: memray's ``Tracker`` with its defaults; ``memray_py``: with
   ``trace_python_allocators=True`` (the in-process form of ``memray run --trace-python-allocators``);
@@ -19,10 +20,10 @@ import os
 from typing import Any, Callable
 
 WALL_CONFIGS = ["none", "hp", "hp:1", "tm1", "tm25", "memray", "memray_py", "mprofile"]
-RATES = [4096, 16384, 32768, 65536, 262144, 1048576]
+#: the rate sweep (callgrind and accuracy) is these plus the default rate, see ``__getattr__``
+SWEEP_RATES = [4096, 16384, 32768, 65536, 262144, 1048576]
 LABELS = {
     "none": "no profiler",
-    "hp": "heapprof_nb default",
     "hp:1": "heapprof_nb exact",
     "tm1": "tracemalloc 1 frame",
     "tm25": "tracemalloc 25 frames",
@@ -32,11 +33,39 @@ LABELS = {
 }
 
 
-def label(config: str) -> str:
+def default_rate() -> int:
+    """The engine's default rate, ``heapprof_nb._api.DEFAULT_RATE``: the harness's one source.
+
+    Imported on demand, so that a worker measuring another profiler (or none) never imports
+    heapprof_nb."""
+    from heapprof_nb._api import DEFAULT_RATE
+
+    return int(DEFAULT_RATE)
+
+
+def __getattr__(name: str) -> Any:
+    # DEFAULT_RATE, RATES (the sweep, always with the default) and DEFAULT_CONFIG (the callgrind
+    # configuration of the default rate, a column of the sweep), computed on first use
+    if name == "DEFAULT_RATE":
+        return default_rate()
+    if name == "RATES":
+        return sorted({*SWEEP_RATES, default_rate()})
+    if name == "DEFAULT_CONFIG":
+        return f"hp:{default_rate()}"
+    raise AttributeError(name)
+
+
+def label(config: str, hp_rate: int | None = None) -> str:
+    """Column label. ``hp_rate``: the rate that runs of ``hp`` recorded (the default when they ran)."""
     if config in LABELS:
         return LABELS[config]
+    if config == "hp":
+        rate = hp_rate or default_rate()
+        return f"heapprof_nb {human_rate(rate)} (default)" if rate == default_rate() else \
+            f"heapprof_nb {human_rate(rate)} (the default when measured)"
     if config.startswith("hp:"):
-        return f"heapprof_nb {human_rate(int(config[3:]))}"
+        rate = int(config[3:])
+        return f"heapprof_nb {human_rate(rate)}" + (" (default)" if rate == default_rate() else "")
     return config
 
 
@@ -70,7 +99,7 @@ def start(config: str, workdir: str, seed: int = 12345) -> Callable[[], dict[str
         import heapprof_nb
         from heapprof_nb import _native
 
-        rate = heapprof_nb.DEFAULT_RATE if config == "hp" else int(config[3:])
+        rate = default_rate() if config == "hp" else int(config[3:])
         path = os.path.join(workdir, f"bench-{os.getpid()}.hpnb")
         heapprof_nb.start(path, rate=rate, seed=seed)
 

@@ -53,12 +53,19 @@ def fmt(x: float | None, nd: int = 2, suffix: str = "x") -> str:
 
 
 def default_rate() -> int:
-    try:
-        import heapprof_nb
+    """heapprof_nb._api.DEFAULT_RATE (through profilers.py): the harness has no rate of its own."""
+    return profilers.default_rate()
 
-        return int(heapprof_nb.DEFAULT_RATE)
-    except Exception:
-        return 65536
+
+def hp_rate(d: dict[str, Any] | None) -> int | None:
+    """The rate the ``hp`` runs of a wall or breakdown step recorded (the default when they ran)."""
+    if not d:
+        return None
+    if d.get("rate"):
+        return int(d["rate"])
+    rates = {r["info"]["rate"] for r in d.get("runs", [])
+             if r.get("config") == "hp" and (r.get("info") or {}).get("rate")}
+    return rates.pop() if len(rates) == 1 else None
 
 
 # --------------------------------------------------------------------------- wall time
@@ -93,7 +100,7 @@ def wall_tables(wall: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]]]
                 spread[(b, c)] = (min(rr), max(rr))
     cols = configs
     lines = [
-        "| benchmark | ms/iter (none) | " + " | ".join(profilers.label(c) for c in cols)
+        "| benchmark | ms/iter (none) | " + " | ".join(profilers.label(c, hp_rate(wall)) for c in cols)
         + " | A/A (none vs none) |",
         "|---|---:|" + "---:|" * (len(cols) + 1),
     ]
@@ -161,11 +168,19 @@ def cg_tables(cg: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]], lis
         f"**{fmt(geomean(list(ratios[c].values())), 3)}**" for c in configs) + " |")
     lines.append("| **max** | | " + " | ".join(
         fmt(max(ratios[c].values()) if ratios[c] else None, 3) for c in configs) + " |")
+    dflt = cg.get("default_rate") or default_rate()
     notes = ["Benchmarks whose single iteration is long (richards, go, nbody, float) are run "
-             "only with the default rate, exact mode and the competitors (–: not run); the rate "
-             "sweep uses the others, and its geometric means below compare the same benchmarks."]
+             f"only with the default rate ({profilers.human_rate(dflt)}), exact mode and the "
+             "competitors (–: not run); the rate sweep uses the others, and its geometric means "
+             "in summary.md compare the same benchmarks. The geometric means and maxima here are "
+             "over the benchmarks each column measured: see the count in summary.md."]
     if skipped:
-        notes.append("Skipped (too slow under callgrind, which runs about 50x slower than native): "
+        base = cg.get("max_instr", 5e9)
+        raised = {c: v for c, v in (cg.get("max_instr_by_config") or {}).items() if v != base}
+        notes.append(f"Skipped (predicted above {base / 1e9:.0f} G instructions"
+                     + "".join(f", {v / 1e9:.0f} G for {profilers.label(c)} (a second pass with a "
+                               "higher limit)" for c, v in raised.items())
+                     + ": too slow under callgrind, which runs about 50x slower than native): "
                      + ", ".join(f"{b}/{profilers.label(c)} ({why})" for (b, c), why in skipped.items()))
     if failed:
         notes.append("Failed:\n\n" + "\n".join(failed))
@@ -177,7 +192,9 @@ def breakdown_table(bd: dict[str, Any]) -> str:
     if not runs:
         return "(no breakdown data)"
     names = [n for n, _ in runs[0]["categories"]]
-    head = "| where (heapprof_nb at the default rate) | " + " | ".join(r["bench"] for r in runs) + " |"
+    rate = hp_rate(bd)
+    head = (f"| where (heapprof_nb at {profilers.human_rate(rate)}, the default when measured) | "
+            if rate else "| where (heapprof_nb at the default rate) | ") + " | ".join(r["bench"] for r in runs) + " |"
     lines = [head, "|---|" + "---:|" * len(runs)]
     lines.append("| extra instructions vs no profiler (M) | " + " | ".join(
         f"{r['delta'] / 1e6:.2f} ({(r['hp'] / r['none'] - 1) * 100:.1f} %)" for r in runs) + " |")
@@ -318,7 +335,9 @@ def accuracy_tables(acc: dict[str, Any]) -> str:
 def logsize_tables(wall: dict[str, Any] | None, acc: dict[str, Any] | None) -> str:
     out = []
     if wall:
-        out.append("### pyperformance benchmarks, heapprof_nb at the default rate\n")
+        rate = hp_rate(wall)
+        out.append(f"### pyperformance benchmarks, {profilers.label('hp', rate)}\n"
+                   if rate else "### pyperformance benchmarks, heapprof_nb at the default rate\n")
         out.append("Events are sampled ALLOCs plus the FREEs of sampled blocks; bytes per event "
                    "counts the whole file (header, STRING/FRAME/STACK definitions, RSS ticks, "
                    "trailer) over those events. MB/min uses the time the profiler ran (warm-up "
@@ -394,7 +413,7 @@ def logsize_tables(wall: dict[str, Any] | None, acc: dict[str, Any] | None) -> s
 
 def plots(out_dir: str, wall_ratios: dict[str, dict[str, float]] | None,
           cg_ratios: dict[str, dict[str, float]] | None, acc: dict[str, Any] | None,
-          default: int) -> list[str]:
+          default: int, hp_rate_wall: int | None = None) -> list[str]:
     try:
         import matplotlib
 
@@ -472,7 +491,7 @@ def plots(out_dir: str, wall_ratios: dict[str, dict[str, float]] | None,
         width = 0.8 / max(len(cfgs), 1)
         for k, c in enumerate(cfgs):
             ax.bar([i + k * width for i in range(len(benches))],
-                   [wall_ratios[c].get(b, float("nan")) for b in benches], width, label=profilers.label(c))
+                   [wall_ratios[c].get(b, float("nan")) for b in benches], width, label=profilers.label(c, hp_rate_wall))
         ax.set_yscale("log")
         ax.axhline(1.0, color="black", lw=0.6)
         ax.axhline(TARGET_MAX, color="tab:red", lw=0.6, ls=":")
@@ -524,16 +543,22 @@ def recommend(cg_ratios: dict[str, dict[str, float]] | None, acc: dict[str, Any]
         best = max(acc_ok)
         g_best, g_def = sw[best][0], sw.get(default, (float("nan"),))[0]
         floor = sw[max(rates)][0]
+        same = best == default
         text.append(
-            f"**Recommended default: {profilers.human_rate(best)}**, the largest rate at which every "
+            f"**Recommended default: {profilers.human_rate(best)}**"
+            + (" (the current default)" if same else "") + ", the largest rate at which every "
             f"run met both accuracy targets (peak within {TARGET_PEAK * 100:.0f} % on heaps of "
             f"50 MB or more, top-10 shares within {TARGET_SHARE_PP:.0f} pp; "
             f"{len(summ[best]['peak'])} runs over {len(summ[best]['by'])} workloads). "
             f"Its callgrind geometric mean on the rate-sweep benchmarks is {g_best:.3f}x against "
-            f"{g_def:.3f}x at {profilers.human_rate(default)} and {floor:.3f}x at "
+            + ("" if same else f"{g_def:.3f}x at the current default {profilers.human_rate(default)} and ")
+            + f"{floor:.3f}x at "
             f"{profilers.human_rate(max(rates))}: the cost that depends on the rate (the sampled "
             f"path) is {(g_best - floor) * 100:.1f} points of it, the rest is the per-call fast path, "
             "which no rate removes.")
+        if not same:
+            text.append(f"\n**The current default ({profilers.human_rate(default)}) is not the "
+                        "recommended one.**")
     else:
         text.append("No rate met both accuracy targets in every run.")
     return "\n".join(text), [profilers.human_rate(r) for r in ok_both]
@@ -583,7 +608,7 @@ def main() -> None:
                "background threads).", "", cg_text, ""]
         ov += [n + "\n" for n in cg_notes]
     if bd:
-        ov += ["## Where heapprof_nb's instructions go (default rate)", "",
+        ov += [f"## Where heapprof_nb's instructions go ({profilers.human_rate(hp_rate(bd) or default)})", "",
                "From `callgrind --dump-instr=yes` and `callgrind_annotate`: self cost of the hook "
                "functions (inlined code is attributed to the header it comes from) and inclusive "
                "cost of the slow paths. Percentages are of the extra instructions.", "",
@@ -622,7 +647,7 @@ def main() -> None:
     with open(os.path.join(a.out, "logsize.md"), "w") as f:
         f.write("\n".join(["# Log size", "", f"{machine}.", "", logsize_tables(wall, acc), ""]))
 
-    made = plots(a.out, wall_ratios, cg_ratios, acc, default)
+    made = plots(a.out, wall_ratios, cg_ratios, acc, default, hp_rate(wall))
     rec_table, ok = recommend(cg_ratios, acc, default)
     sm = ["# Benchmarks: summary", "", f"{machine}." + (" **Quick mode.**" if quick else ""), "",
           "Details: [overhead.md](overhead.md), [accuracy.md](accuracy.md), [logsize.md](logsize.md), "
@@ -632,30 +657,66 @@ def main() -> None:
         hp = cg_ratios.get(f"hp:{default}") or {}
         ex = cg_ratios.get("hp:1") or {}
         tm25 = cg_ratios.get("tm25") or {}
+        n_cg = len({r["bench"] for r in cg["runs"]})
         sm += ["## Targets", "",
-               f"- heapprof_nb at the default rate ({profilers.human_rate(default)}), callgrind: geometric mean "
+               f"- heapprof_nb at the default rate ({profilers.human_rate(default)}), callgrind, "
+               f"{len(hp)} of {n_cg} benchmarks: geometric mean "
                f"**{fmt(geomean(list(hp.values())), 3)}** (target ≤ {TARGET_GEOMEAN}), max "
                f"**{fmt(max(hp.values()) if hp else None, 3)}** (target ≤ {TARGET_MAX}).",
                f"- Exact mode below tracemalloc with 25 frames on every benchmark (callgrind): "
-               + ("not measured in this run" if not any(b in tm25 for b in ex) else
+               + ("not measured in this run (no benchmark has both: tracemalloc 25 frames is "
+                  "skipped where it is predicted too slow under callgrind)" if not any(b in tm25 for b in ex) else
                   ("**yes**" if all(ex[b] < tm25[b] for b in ex if b in tm25) else "**no**")
                   + f" ({sum(1 for b in ex if b in tm25 and ex[b] < tm25[b])}/"
-                  f"{sum(1 for b in ex if b in tm25)} benchmarks).")]
+                  f"{sum(1 for b in ex if b in tm25)} benchmarks measured with both).")]
         if wall_ratios:
             hw = wall_ratios.get("hp") or {}
             exw, tmw = wall_ratios.get("hp:1") or {}, wall_ratios.get("tm25") or {}
-            sm += [f"- Wall time (noisy): default geomean {fmt(geomean(list(hw.values())), 3)}, max "
+            sm += [f"- Wall time (noisy), {profilers.label('hp', hp_rate(wall))}: geomean "
+                   f"{fmt(geomean(list(hw.values())), 3)}, max "
                    f"{fmt(max(hw.values()) if hw else None, 3)}; exact below tracemalloc-25 on "
                    f"{sum(1 for b in exw if b in tmw and exw[b] < tmw[b])}/{sum(1 for b in exw if b in tmw)} benchmarks."]
+        sm.append("")
+        # one row per configuration: what the README quotes
+        skipped: dict[str, int] = {}
+        for r in cg["runs"]:
+            if "skipped" in r:
+                skipped[r["config"]] = skipped.get(r["config"], 0) + 1
+        sm += ["## Callgrind overhead by configuration", "",
+               "Instructions in the timed iterations over the same iterations without a profiler "
+               "(overhead.md has every benchmark). Each row is over the benchmarks that "
+               "configuration measured; the rate sweep's rows compare the same "
+               f"{len(set.intersection(*(set(cg_ratios.get(f'hp:{r}') or {}) for r in profilers.RATES)))} "
+               "benchmarks in the next section.", "",
+               "| configuration | geometric mean | max | benchmarks measured | skipped (too slow under callgrind) |",
+               "|---|---:|---:|---:|---:|"]
+        for c in [c for c in cg["configs"] if c != "none"]:
+            xs = cg_ratios.get(c) or {}
+            sm.append(f"| {profilers.label(c)} | {fmt(geomean(list(xs.values())), 3)} | "
+                      f"{fmt(max(xs.values()) if xs else None, 3)} | {len(xs)}/{n_cg} | "
+                      f"{skipped.get(c, 0)} |")
         sm.append("")
     sm += ["## Rate against overhead and accuracy", "",
            "Overhead: callgrind geometric mean and max over the benchmarks measured at every rate "
            "(the rate sweep). Accuracy: all workloads x seeds of accuracy.md.", "", rec_table, "",
            "Rates meeting every target: " + (", ".join(ok) if ok else "none") + ".", ""]
+    sm += ["## Notes on this run", "", "Builds measured (from the raw JSON of each step):", ""]
+    for what, d in (("callgrind", cg), ("breakdown", bd), ("wall time", wall), ("accuracy", acc)):
+        if not d:
+            sm.append(f"- {what}: no results")
+            continue
+        e = d.get("engine") or {}
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(d["started"])) if d.get("started") else "n/a"
+        end = d.get("engine_end")
+        sm.append(f"- {what}: `_native` sha256 {e.get('so_sha256', 'n/a')}, tree at "
+                  f"{e.get('commit', 'n/a')}, started {when} UTC"
+                  + (f" — rebuilt during the step (ended at {end['so_sha256']})"
+                     if end and end.get("so_sha256") != e.get("so_sha256") else ""))
+    sm.append("")
     notes = os.path.join(a.raw, "notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
-            sm += ["## Notes on this run", "", f.read().strip(), ""]
+            sm += [f.read().strip(), ""]
     with open(os.path.join(a.out, "summary.md"), "w") as f:
         f.write("\n".join(sm))
     print("\n".join(sm))

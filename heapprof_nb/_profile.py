@@ -562,9 +562,8 @@ class _Rows:
     ) -> None:
         if 0.0 in by and not all(map(_nonzero, by, ob)):
             keep = list(map(_nonzero, by, ob))
-            ids, by, ob, va, sa = (
-                array(a.typecode, compress(a, keep)) for a in (ids, by, ob, va, sa)
-            )
+            ids, sa = (array(a.typecode, compress(a, keep)) for a in (ids, sa))
+            by, ob, va = (array(a.typecode, compress(a, keep)) for a in (by, ob, va))
         self.stacks = stacks
         self.cache = cache
         self.ids = ids

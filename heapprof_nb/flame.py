@@ -342,7 +342,7 @@ def _build_key_tree(
             get = sums.get
             for k, w in zip(col, map(w_get, idx)):
                 sums[k] = get(k, 0) + w
-            drawn = {k: [] for k, b in sums.items() if b >= threshold}
+            drawn: dict[int, list[int]] = {k: [] for k, b in sums.items() if b >= threshold}
             if len(drawn) < len(sums):
                 small = [b for b in sums.values() if b < threshold]
                 small_n = len(small)
@@ -922,17 +922,18 @@ def flame_html(
     """
     fast = _signed_keys(snapshot, negative)
     if fast is not None:
-        stacks, weights, other_bytes, other_n, table = fast
-        tree = _build_key_tree(stacks, weights, min_share, table.labels)
+        keys, weights, other_bytes, other_n, table = fast
+        tree = _build_key_tree(keys, weights, min_share, table.labels)
     else:
         stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
         tree = _build_tree(stacks, weights, min_share)
+    n_stacks = len(weights)
     uid = "hpnb-flame-" + uuid.uuid4().hex[:12]
     title_text = title if title is not None else (snapshot.title or "Flame graph")
     esc = html.escape
     total = tree["bytes"]
     what = "shrank by" if negative else "total"
-    summary = f"{what} {_fmt_bytes(total)} in {len(stacks):,} stack{'s' if len(stacks) != 1 else ''}"
+    summary = f"{what} {_fmt_bytes(total)} in {n_stacks:,} stack{'s' if n_stacks != 1 else ''}"
     err = snapshot.error
     if err > 0 and not negative:
         summary += f" (\u00b1{_fmt_bytes(err)})"
@@ -945,7 +946,7 @@ def flame_html(
             f"{'s' if other_n != 1 else ''} that {side} ({sign}{_fmt_bytes(other_bytes)})</span>"
         )
     attrs = (
-        f'id="{uid}" class="hpnb-flame" data-total="{total}" data-stacks="{len(stacks)}" '
+        f'id="{uid}" class="hpnb-flame" data-total="{total}" data-stacks="{n_stacks}" '
         f'data-min-share="{min_share!r}" data-shrank-bytes="{0 if negative else other_bytes}" '
         f'data-shrank-stacks="{0 if negative else other_n}"'
     )

@@ -1,17 +1,12 @@
 """notebooks/demo.ipynb executed end to end in a real kernel, its outputs checked.
 
 The kernel is this interpreter (a kernelspec written to a temporary JUPYTER_PATH), with the
-package under test first on its path and a fixed sampling seed.
+package under test first on its path and a fixed sampling seed (tests/integration/nbexec.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,66 +16,16 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
-import heapprof_nb  # noqa: E402
+from .nbexec import NOTEBOOKS, cell, data, execute, stderr, stdout  # noqa: E402
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
-DEMO = Path(__file__).resolve().parents[2] / "notebooks" / "demo.ipynb"
-KERNEL = "heapprof-nb-test"
-
-
-def _kernelspec(root: Path) -> None:
-    package_root = str(Path(heapprof_nb.__file__).absolute().parents[1])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    spec_dir = root / "kernels" / KERNEL
-    spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "heapprof_nb test kernel",
-        "language": "python",
-        "env": {"PYTHONPATH": path, "HEAPPROF_NB_SEED": "12345", "MPLBACKEND": "Agg"},
-    }))
+DEMO = NOTEBOOKS / "demo.ipynb"
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, float]:
-    root = tmp_path_factory.mktemp("jupyter")
-    _kernelspec(root)
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = str(root)
-    try:
-        nb = nbformat.read(DEMO, as_version=4)
-        client = nbclient.NotebookClient(
-            nb, timeout=240, kernel_name=KERNEL, allow_errors=True,
-            resources={"metadata": {"path": str(tmp_path_factory.mktemp("cwd"))}},
-        )
-        t0 = time.monotonic()
-        client.execute()
-        return nb, time.monotonic() - t0
-    finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
-
-
-def cell(nb: Any, tag: str) -> Any:
-    for c in nb.cells:
-        if tag in c.get("metadata", {}).get("tags", []):
-            return c
-    raise AssertionError(f"no cell tagged {tag!r}")
-
-
-def stdout(c: Any) -> str:
-    return "".join(o.text for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
-
-
-def stderr(c: Any) -> str:
-    return "".join(o.text for o in c.outputs if o.output_type == "stream" and o.name == "stderr")
-
-
-def data(c: Any, mime: str) -> list[str]:
-    return [o.data[mime] for o in c.outputs if mime in o.get("data", {})]
+    return execute(DEMO, tmp_path_factory.mktemp("jupyter"), tmp_path_factory.mktemp("cwd"))
 
 
 def test_committed_without_outputs() -> None:
