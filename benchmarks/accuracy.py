@@ -236,7 +236,7 @@ def main() -> None:
         print("RESULT " + json.dumps(res), flush=True)
         return
     names = a.workloads or list(workloads.WORKLOADS)
-    rates = [16384, 65536, 262144] if a.quick else profilers.RATES
+    rates = sorted({16384, profilers.DEFAULT_RATE, 262144}) if a.quick else profilers.RATES
     seeds = 2 if a.quick else 6
     out = a.out or os.path.join(RAW, "accuracy.json")
     env = dict(os.environ)
