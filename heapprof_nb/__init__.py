@@ -13,7 +13,19 @@ In a notebook: ``%load_ext heapprof_nb`` then ``%%heapprof`` on a cell.
 
 from __future__ import annotations
 
+import importlib as _importlib
 from typing import Any
+
+try:  # the compiled engine and digest, imported first so a missing build says so plainly
+    for _extension in ("_native", "_digest"):
+        _importlib.import_module(f"{__name__}.{_extension}")
+except ImportError as _exc:  # a source checkout that was never built, or a build for another Python
+    raise ImportError(
+        f"heapprof_nb's compiled extensions are missing or unusable ({_exc}). Build and install "
+        "the package in this environment with `pip install .` from the source tree (see "
+        "'Building from source' in the README); a checkout cannot be imported without a build."
+    ) from _exc
+del _extension
 
 from ._api import (
     DEFAULT_MAX_FRAMES,

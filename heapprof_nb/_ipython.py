@@ -67,26 +67,14 @@ def _note(message: str) -> None:
     print(f"{PREFIX}: {message}")
 
 
-def _import_api() -> Any:
-    """The library API (needs the compiled engine ``heapprof_nb._native``)."""
+def _api() -> Any:
+    """The library API (imported on first use; the package import already checked the build)."""
     return importlib.import_module("heapprof_nb._api")
 
 
-def _api() -> Any:
-    try:
-        return _import_api()
-    except ImportError as exc:
-        raise _Fail(
-            f"the compiled engine heapprof_nb._native is not importable ({exc}); "
-            "build and install heapprof_nb (pip install .) in this environment"
-        ) from None
-
-
 def _read_profile(path: str) -> Any:
-    try:
-        from ._profile import read
-    except ImportError as exc:
-        raise _Fail(f"cannot read the profile: {exc}; the file is {path}") from None
+    from ._profile import read
+
     return read(path)
 
 
@@ -580,11 +568,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             _note("measuring allocation sizes since "
                   f"{self._stats_session['label']}; %heapprof_stats stop ends it")
             return
-        try:
-            api = _import_api()
-        except ImportError:
-            raise _Fail("the compiled engine heapprof_nb._native is not importable; "
-                        "build and install heapprof_nb") from None
+        api = _api()
         if api.is_running():
             _note(f"a profile started by heapprof_nb.start() is running ({api.current_path()})")
         else:

@@ -11,6 +11,7 @@ import base64
 import linecache
 import os
 import re
+import shutil
 import signal
 import stat
 import threading
@@ -30,6 +31,7 @@ from traitlets.config import Config  # noqa: E402
 import heapprof_nb  # noqa: E402
 from heapprof_nb import _api  # noqa: E402
 from heapprof_nb import _ipython  # noqa: E402
+from conftest import run_python  # noqa: E402
 
 pytestmark = pytest.mark.ipython
 
@@ -475,16 +477,31 @@ def test_library_profile_running_refused(ip: Shell, tmp_path: Path) -> None:
         heapprof_nb.stop()
 
 
-def test_missing_engine_build_is_one_line(ip: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_engine() -> Any:
-        raise ImportError("No module named 'heapprof_nb._native'")
-
-    monkeypatch.setattr(_ipython, "_import_api", no_engine)
-    for code in ("%%heapprof\nran = True", "%heapprof start", "%heapprof stop", "%heapprof",
-                 "%%heapprof_stats\nran = True", "%heapprof_stats x = 1"):
-        _, cap = ip.run(code)
-        assert "heapprof_nb._native is not importable" in one_error_line(cap), code
-    assert "ran" not in ip.ns
+def test_unbuilt_checkout_says_how_to_build(tmp_path: Path) -> None:
+    """A copy of the package's Python files without the compiled extensions (a source checkout
+    that was never built): ``import heapprof_nb`` and ``%load_ext heapprof_nb`` end with the same
+    one-line ImportError that says how to build, in a real interpreter and a real IPython shell."""
+    package = Path(heapprof_nb.__file__).parent
+    copy = tmp_path / "heapprof_nb"
+    copy.mkdir()
+    for source in package.glob("*.py"):
+        shutil.copy(source, copy / source.name)
+    expected = ("ImportError: heapprof_nb's compiled extensions are missing or unusable "
+                "(No module named 'heapprof_nb._native'). Build and install the package in this "
+                "environment with `pip install .`")
+    env = {"PYTHONPATH": str(tmp_path)}
+    plain = run_python("import heapprof_nb", env=env, cwd=tmp_path)
+    assert plain.returncode == 1
+    assert plain.stderr.strip().splitlines()[-1].startswith(expected), plain.stderr
+    shell = run_python("""
+        from IPython.testing.globalipapp import start_ipython
+        ip = start_ipython()
+        ip.run_cell("%load_ext heapprof_nb")
+        print("magics:", "heapprof" in ip.magics_manager.magics["cell"])
+    """, env=env, cwd=tmp_path)
+    assert "magics: False" in shell.stdout, shell.stdout + shell.stderr
+    out = shell.stdout + shell.stderr
+    assert expected in out, out
 
 
 # %heapprof start / stop / status
