@@ -409,9 +409,14 @@ static int parse_start(PyObject *args, unsigned long long *start) {
     return PyArg_ParseTuple(args, "|K", start);
 }
 
-PyDoc_STRVAR(strings_doc, "strings(start=1) -> list[str]: strings with ids start, start+1, ...");
+/* One definition table (strings, frames or stacks) as a Python list of the entries with ids
+ * start, start+1, ...: `count` says how many ids the table holds, `item` builds one entry (a new
+ * reference, or NULL with an exception set). Both run under the object lock. */
+typedef uint64_t (*table_count_fn)(const hp_digest_info_t *in);
+typedef PyObject *(*table_item_fn)(hp_digest_t *d, uint64_t id);
 
-static PyObject *Digester_strings(DigesterObject *self, PyObject *args) {
+static PyObject *table_list(DigesterObject *self, PyObject *args, table_count_fn count,
+                            table_item_fn item) {
     unsigned long long start;
     if (!parse_start(args, &start) || check_ready(self) < 0) {
         return NULL;
@@ -422,94 +427,71 @@ static PyObject *Digester_strings(DigesterObject *self, PyObject *args) {
     if (start < 1) {
         start = 1;
     }
-    uint64_t n = in.n_strings >= start ? in.n_strings - start + 1 : 0;
+    uint64_t total = count(&in);
+    uint64_t n = total >= start ? total - start + 1 : 0;
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (uint64_t i = 0; list != NULL && i < n; i++) {
-        size_t len;
-        const char *s = hp_digest_string(self->d, start + i, &len);
-        PyObject *u = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
-        if (u == NULL) {
+        PyObject *entry = item(self->d, start + i);
+        if (entry == NULL) {
             Py_CLEAR(list);
             break;
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, u);
+        PyList_SET_ITEM(list, (Py_ssize_t)i, entry);
     }
     unlock_obj(self);
     return list;
+}
+
+static uint64_t count_strings(const hp_digest_info_t *in) { return in->n_strings; }
+static uint64_t count_frames(const hp_digest_info_t *in) { return in->n_frames; }
+static uint64_t count_stacks(const hp_digest_info_t *in) { return in->n_stacks; }
+
+static PyObject *string_item(hp_digest_t *d, uint64_t id) {
+    size_t len;
+    const char *s = hp_digest_string(d, id, &len);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+}
+
+static PyObject *frame_item(hp_digest_t *d, uint64_t id) {
+    uint64_t f, fn, line;
+    hp_digest_frame(d, id, &f, &fn, &line);
+    return Py_BuildValue("(KKK)", (unsigned long long)f, (unsigned long long)fn,
+                         (unsigned long long)line);
+}
+
+static PyObject *stack_item(hp_digest_t *d, uint64_t id) {
+    size_t depth;
+    const uint32_t *f = hp_digest_stack(d, id, &depth);
+    PyObject *t = PyTuple_New((Py_ssize_t)depth);
+    for (size_t k = 0; t != NULL && k < depth; k++) {
+        PyObject *v = PyLong_FromUnsignedLong(f[k]);
+        if (v == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)k, v);
+    }
+    return t;
+}
+
+PyDoc_STRVAR(strings_doc, "strings(start=1) -> list[str]: strings with ids start, start+1, ...");
+
+static PyObject *Digester_strings(DigesterObject *self, PyObject *args) {
+    return table_list(self, args, count_strings, string_item);
 }
 
 PyDoc_STRVAR(frames_doc,
 "frames(start=1) -> list[tuple[int, int, int]]: (filename_id, function_id, line) by frame id");
 
 static PyObject *Digester_frames(DigesterObject *self, PyObject *args) {
-    unsigned long long start;
-    if (!parse_start(args, &start) || check_ready(self) < 0) {
-        return NULL;
-    }
-    lock_obj(self);
-    hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
-    if (start < 1) {
-        start = 1;
-    }
-    uint64_t n = in.n_frames >= start ? in.n_frames - start + 1 : 0;
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (uint64_t i = 0; list != NULL && i < n; i++) {
-        uint64_t f, fn, line;
-        hp_digest_frame(self->d, start + i, &f, &fn, &line);
-        PyObject *t = Py_BuildValue("(KKK)", (unsigned long long)f, (unsigned long long)fn,
-                                    (unsigned long long)line);
-        if (t == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
-    }
-    unlock_obj(self);
-    return list;
+    return table_list(self, args, count_frames, frame_item);
 }
 
 PyDoc_STRVAR(stacks_doc,
 "stacks(start=1) -> list[tuple[int, ...]]: frame ids (leaf first) by stack id");
 
 static PyObject *Digester_stacks(DigesterObject *self, PyObject *args) {
-    unsigned long long start;
-    if (!parse_start(args, &start) || check_ready(self) < 0) {
-        return NULL;
-    }
-    lock_obj(self);
-    hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
-    if (start < 1) {
-        start = 1;
-    }
-    uint64_t n = in.n_stacks >= start ? in.n_stacks - start + 1 : 0;
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (uint64_t i = 0; list != NULL && i < n; i++) {
-        size_t depth;
-        const uint32_t *f = hp_digest_stack(self->d, start + i, &depth);
-        PyObject *t = PyTuple_New((Py_ssize_t)depth);
-        if (t == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        for (size_t k = 0; k < depth; k++) {
-            PyObject *v = PyLong_FromUnsignedLong(f[k]);
-            if (v == NULL) {
-                Py_DECREF(t);
-                t = NULL;
-                break;
-            }
-            PyTuple_SET_ITEM(t, (Py_ssize_t)k, v);
-        }
-        if (t == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
-    }
-    unlock_obj(self);
-    return list;
+    return table_list(self, args, count_stacks, stack_item);
 }
 
 PyDoc_STRVAR(stacks_packed_doc,
