@@ -1,0 +1,60 @@
+"""The README and docs/ say what the code does: paths they name exist, magic lines a reader
+copies into a cell run, and the option tables of docs/notebooks.md match the magics' parsers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_magic_lines_hold_no_comments(doc: Path) -> None:
+    # IPython passes a magic's whole line to it: a trailing "# note" becomes an argument and the
+    # copied cell fails (for %load_ext, with a ModuleNotFoundError).
+    bad = [line for block in _python_blocks(doc.read_text()) for line in block.splitlines()
+           if line.startswith("%") and "#" in line]
+    assert bad == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_named_repository_paths_exist(doc: Path) -> None:
+    text = doc.read_text()
+    named = set(re.findall(r"`((?:docs|notebooks|benchmarks|tests|native|heapprof_nb|fuzz)/"
+                           r"[\w./-]*\w)`", text))
+    named |= {m for m in re.findall(r"\]\(([\w./-]+)\)", text) if not m.startswith("http")}
+    base = doc.parent
+    missing = sorted(p for p in named
+                     if not (base / p).exists() and not (REPO / p).exists())
+    assert missing == []
+
+
+def _documented_options(section: str) -> set[str]:
+    """Options of the table rows (`| `--rate R` | ...`) in one section of docs/notebooks.md."""
+    text = (REPO / "docs" / "notebooks.md").read_text()
+    body = text.split(section, 1)[1].split("\n## ", 1)[0]
+    return {m for m in re.findall(r"^\| `(-[-\w]+)", body, flags=re.M)}
+
+
+def _parser_options(magic: str) -> set[str]:
+    pytest.importorskip("IPython")
+    from heapprof_nb._ipython import HeapprofMagics
+
+    parser = getattr(HeapprofMagics, magic).parser
+    return {s for action in parser._actions for s in action.option_strings} - {"-h", "--help"}
+
+
+@pytest.mark.parametrize("section, magic", [
+    ("## `%%heapprof`: profile one cell", "heapprof"),
+    ("## `%%heapprof_stats`: choose a rate", "heapprof_stats"),
+])
+def test_option_tables_match_the_magics(section: str, magic: str) -> None:
+    assert _documented_options(section) == _parser_options(magic)
