@@ -13,7 +13,7 @@ BUILD_DIR := build
 .PHONY: help venv system-deps install test test-fast test-versions sanitize fuzz demo lab bench clean
 
 help:
-	@echo "make demo      - set up and execute notebooks/demo.ipynb into $(BUILD_DIR)/demo.html"
+	@echo "make demo      - set up and execute notebooks/demo.ipynb and tuning.ipynb into $(BUILD_DIR)/*.html"
 	@echo "make test      - set up and run the whole test suite, then the ASan+UBSan pass"
 	@echo "make test-fast - the suite only, in the existing venv"
 	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
@@ -80,8 +80,11 @@ demo: install
 	mkdir -p $(BUILD_DIR)
 	$(VENV)/bin/jupyter nbconvert --to html --execute notebooks/demo.ipynb \
 		--ExecutePreprocessor.timeout=600 --output-dir $(BUILD_DIR) --output demo
+	$(VENV)/bin/jupyter nbconvert --to html --execute notebooks/tuning.ipynb \
+		--ExecutePreprocessor.timeout=600 --output-dir $(BUILD_DIR) --output tuning
 	@echo
 	@echo "The executed demo with its outputs: $(BUILD_DIR)/demo.html"
+	@echo "Choosing a sampling rate, executed: $(BUILD_DIR)/tuning.html"
 	@echo "To run it yourself in JupyterLab: make lab"
 
 lab: install

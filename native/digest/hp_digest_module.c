@@ -404,31 +404,28 @@ fail:
     return NULL;
 }
 
-static int parse_start(PyObject *args, unsigned long long *start) {
-    *start = 1;
-    return PyArg_ParseTuple(args, "|K", start);
-}
-
-/* One definition table (strings, frames or stacks) as a Python list of the entries with ids
- * start, start+1, ...: `count` says how many ids the table holds, `item` builds one entry (a new
- * reference, or NULL with an exception set). Both run under the object lock. */
+/* One table of the digest as a Python list of its entries with ids start, start+1, ...: the
+ * definition tables (strings, frames, stacks) number their entries from 1, the file-order tables
+ * (markers, META pairs) from 0, which is also `start`'s default. `count` says how many entries
+ * the table holds, `item` builds one (a new reference, or NULL with an exception set). Both run
+ * under the object lock. */
 typedef uint64_t (*table_count_fn)(const hp_digest_info_t *in);
 typedef PyObject *(*table_item_fn)(hp_digest_t *d, uint64_t id);
 
-static PyObject *table_list(DigesterObject *self, PyObject *args, table_count_fn count,
-                            table_item_fn item) {
-    unsigned long long start;
-    if (!parse_start(args, &start) || check_ready(self) < 0) {
+static PyObject *table_list(DigesterObject *self, PyObject *args, uint64_t first_id,
+                            table_count_fn count, table_item_fn item) {
+    unsigned long long start = first_id;
+    if (!PyArg_ParseTuple(args, "|K", &start) || check_ready(self) < 0) {
         return NULL;
+    }
+    if (start < first_id) {
+        start = first_id;
     }
     lock_obj(self);
     hp_digest_info_t in;
     hp_digest_info(self->d, &in);
-    if (start < 1) {
-        start = 1;
-    }
-    uint64_t total = count(&in);
-    uint64_t n = total >= start ? total - start + 1 : 0;
+    uint64_t end = count(&in) + first_id; /* one past the last id */
+    uint64_t n = end > start ? end - start : 0;
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (uint64_t i = 0; list != NULL && i < n; i++) {
         PyObject *entry = item(self->d, start + i);
@@ -477,21 +474,21 @@ static PyObject *stack_item(hp_digest_t *d, uint64_t id) {
 PyDoc_STRVAR(strings_doc, "strings(start=1) -> list[str]: strings with ids start, start+1, ...");
 
 static PyObject *Digester_strings(DigesterObject *self, PyObject *args) {
-    return table_list(self, args, count_strings, string_item);
+    return table_list(self, args, 1, count_strings, string_item);
 }
 
 PyDoc_STRVAR(frames_doc,
 "frames(start=1) -> list[tuple[int, int, int]]: (filename_id, function_id, line) by frame id");
 
 static PyObject *Digester_frames(DigesterObject *self, PyObject *args) {
-    return table_list(self, args, count_frames, frame_item);
+    return table_list(self, args, 1, count_frames, frame_item);
 }
 
 PyDoc_STRVAR(stacks_doc,
 "stacks(start=1) -> list[tuple[int, ...]]: frame ids (leaf first) by stack id");
 
 static PyObject *Digester_stacks(DigesterObject *self, PyObject *args) {
-    return table_list(self, args, count_stacks, stack_item);
+    return table_list(self, args, 1, count_stacks, stack_item);
 }
 
 PyDoc_STRVAR(stacks_packed_doc,
@@ -501,8 +498,8 @@ PyDoc_STRVAR(stacks_packed_doc,
 "frame_ids[offsets[k]:offsets[k+1]]. Cheaper than stacks() for many stacks.");
 
 static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
-    unsigned long long start;
-    if (!parse_start(args, &start) || check_ready(self) < 0) {
+    unsigned long long start = 1;
+    if (!PyArg_ParseTuple(args, "|K", &start) || check_ready(self) < 0) {
         return NULL;
     }
     lock_obj(self);
@@ -547,59 +544,35 @@ static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
 PyDoc_STRVAR(markers_doc,
 "markers(start=0) -> list[tuple[int, int, str]]: (time_ns, kind, label) in file order");
 
+static uint64_t count_markers(const hp_digest_info_t *in) { return in->n_markers; }
+
+static PyObject *marker_item(hp_digest_t *d, uint64_t id) {
+    uint64_t t, kind;
+    const char *label;
+    size_t len;
+    hp_digest_marker(d, id, &t, &kind, &label, &len);
+    return Py_BuildValue("(KKN)", (unsigned long long)t, (unsigned long long)kind,
+                         PyUnicode_DecodeUTF8(label, (Py_ssize_t)len, "replace"));
+}
+
 static PyObject *Digester_markers(DigesterObject *self, PyObject *args) {
-    unsigned long long start = 0;
-    if (!PyArg_ParseTuple(args, "|K", &start) || check_ready(self) < 0) {
-        return NULL;
-    }
-    lock_obj(self);
-    hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
-    uint64_t n = in.n_markers > start ? in.n_markers - start : 0;
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (uint64_t i = 0; list != NULL && i < n; i++) {
-        uint64_t t, kind;
-        const char *label;
-        size_t len;
-        hp_digest_marker(self->d, start + i, &t, &kind, &label, &len);
-        PyObject *tup = Py_BuildValue("(KKN)", (unsigned long long)t, (unsigned long long)kind,
-                                      PyUnicode_DecodeUTF8(label, (Py_ssize_t)len, "replace"));
-        if (tup == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
-    }
-    unlock_obj(self);
-    return list;
+    return table_list(self, args, 0, count_markers, marker_item);
 }
 
 PyDoc_STRVAR(meta_doc, "meta(start=0) -> list[tuple[str, str]]: META pairs in file order");
 
+static uint64_t count_meta(const hp_digest_info_t *in) { return in->n_meta; }
+
+static PyObject *meta_item(hp_digest_t *d, uint64_t id) {
+    const char *k, *v;
+    size_t kl, vl;
+    hp_digest_meta(d, id, &k, &kl, &v, &vl);
+    return Py_BuildValue("(NN)", PyUnicode_DecodeUTF8(k, (Py_ssize_t)kl, "replace"),
+                         PyUnicode_DecodeUTF8(v, (Py_ssize_t)vl, "replace"));
+}
+
 static PyObject *Digester_meta(DigesterObject *self, PyObject *args) {
-    unsigned long long start = 0;
-    if (!PyArg_ParseTuple(args, "|K", &start) || check_ready(self) < 0) {
-        return NULL;
-    }
-    lock_obj(self);
-    hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
-    uint64_t n = in.n_meta > start ? in.n_meta - start : 0;
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (uint64_t i = 0; list != NULL && i < n; i++) {
-        const char *k, *v;
-        size_t kl, vl;
-        hp_digest_meta(self->d, start + i, &k, &kl, &v, &vl);
-        PyObject *tup = Py_BuildValue("(NN)", PyUnicode_DecodeUTF8(k, (Py_ssize_t)kl, "replace"),
-                                      PyUnicode_DecodeUTF8(v, (Py_ssize_t)vl, "replace"));
-        if (tup == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
-    }
-    unlock_obj(self);
-    return list;
+    return table_list(self, args, 0, count_meta, meta_item);
 }
 
 PyDoc_STRVAR(trailer_doc, "trailer() -> tuple of the 8 TRAILER counters, or None without one");
