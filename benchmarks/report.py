@@ -176,11 +176,19 @@ def cg_tables(cg: dict[str, Any]) -> tuple[str, dict[str, dict[str, float]], lis
              "over the benchmarks each column measured: see the count in summary.md."]
     if skipped:
         base = cg.get("max_instr", 5e9)
-        raised = {c: v for c, v in (cg.get("max_instr_by_config") or {}).items() if v != base}
-        notes.append(f"Skipped (predicted above {base / 1e9:.0f} G instructions"
-                     + "".join(f", {v / 1e9:.0f} G for {profilers.label(c)} (a second pass with a "
-                               "higher limit)" for c, v in raised.items())
-                     + ": too slow under callgrind, which runs about 50x slower than native): "
+        limits = {c: v for c, v in (cg.get("max_instr_by_config") or {}).items() if c != "none"}
+        final = set(limits.values()) or {base}
+        if len(final) == 1:
+            limit = f"predicted above {final.pop() / 1e9:.0f} G instructions"
+            if limit != f"predicted above {base / 1e9:.0f} G instructions":
+                limit += (f"; the first pass used {base / 1e9:.0f} G, a second pass (`--resume "
+                          "--max-instr`) ran what the higher limit admits")
+        else:
+            limit = "predicted above the limit: " + ", ".join(
+                f"{profilers.label(c)} {v / 1e9:.0f} G" for c, v in limits.items())
+        notes.append(f"Skipped ({limit}; too slow under callgrind, which runs about 50x slower "
+                     "than native; the prediction multiplies the no-profiler count by a rough "
+                     "slowdown per tool, `CG_PREDICT` in overhead.py): "
                      + ", ".join(f"{b}/{profilers.label(c)} ({why})" for (b, c), why in skipped.items()))
     if failed:
         notes.append("Failed:\n\n" + "\n".join(failed))
