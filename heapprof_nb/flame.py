@@ -24,8 +24,9 @@ import threading
 import uuid
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from array import array
 from itertools import accumulate, compress, repeat
-from operator import attrgetter, eq, gt, is_, itemgetter, neg, sub
+from operator import attrgetter, gt, is_, itemgetter, neg, sub
 from typing import Any, Iterable, Sequence
 
 from .model import Frame, Snapshot, _fmt_bytes
@@ -157,7 +158,7 @@ class _StackTable:
     which only the general path reproduces, so the fast path is not used for that profile.
     """
 
-    __slots__ = ("stacks", "labels", "keys", "ambiguous", "lock")
+    __slots__ = ("stacks", "labels", "keys", "ambiguous", "lock", "_trie")
 
     def __init__(self, stacks: list[tuple[Frame, ...]]) -> None:
         self.stacks = stacks
@@ -166,6 +167,16 @@ class _StackTable:
         self.keys: list[tuple[int, ...]] = []
         self.ambiguous = False
         self.lock = threading.Lock()
+        self._trie: _Trie | None = None
+
+    def trie(self) -> _Trie:
+        """The call tree of every stack the profile has now (rebuilt when it has grown)."""
+        keys = self.update()
+        with self.lock:
+            trie = self._trie
+            if trie is None or trie.n != len(keys):
+                trie = self._trie = _Trie(keys)
+            return trie
 
     def update(self) -> list[tuple[int, ...]]:
         """The keys of every stack the profile has now (the list grows; it is never changed)."""
@@ -200,9 +211,10 @@ class _StackTable:
 
 def _signed_keys(
     snapshot: Snapshot, negative: bool
-) -> tuple[list[tuple[int, ...]], list[int], int, int, _StackTable] | None:
-    """``_signed_stacks`` as label-index tuples, from the profile rows a snapshot was built from
-    (see ``Snapshot._from_rows``), or None when the snapshot has no such rows."""
+) -> tuple[list[int], list[int], int, int, _StackTable] | None:
+    """``_signed_stacks`` as stack ids of the profile's ``_StackTable``, from the profile rows a
+    snapshot was built from (see ``Snapshot._from_rows``), or None when the snapshot has no such
+    rows or the table cannot stand for its frames (``ambiguous``)."""
     source = getattr(snapshot, "_source_rows", None)
     rows = source() if source is not None else None
     if rows is None:
@@ -210,13 +222,135 @@ def _signed_keys(
     table = rows.cache.get("flame")
     if table is None or table.stacks is not rows.stacks:
         table = rows.cache.setdefault("flame", _StackTable(rows.stacks))
-    keys = table.update()
+    table.update()
     if table.ambiguous:
         return None
-    stacks, weights, other_bytes, other_n = _signed(
-        list(rows.bytes), map(keys.__getitem__, rows.ids), negative
-    )
-    return stacks, weights, other_bytes, other_n, table
+    ids, weights, other_bytes, other_n = _signed(list(rows.bytes), rows.ids, negative)
+    return ids, weights, other_bytes, other_n, table
+
+
+class _Trie:
+    """A profile's stacks as one call tree, root frame first, over label indexes.
+
+    The stacks are sorted by their root-first paths, so the stacks through any node hold a
+    contiguous range ``[lo, hi)`` of positions; a selection's bytes under a node are then one
+    subtraction of prefix sums over positions, and drawing a flame graph costs the nodes drawn
+    and their children, not the frames of every stack. A stack's part that no other stack shares
+    is a single "tail" node (``tail`` set) whose remaining frames are read from its path, which
+    keeps the tree about as small as the number of stacks. Built once per profile (and again when
+    the profile has grown); nodes live in arrays, children as linked lists (``child``,
+    ``sibling``; -1 ends a list). Node 0 is the root.
+    """
+
+    __slots__ = ("n", "pos", "paths", "label", "depth", "lo", "hi", "child", "sibling", "tail")
+
+    def __init__(self, keys: list[tuple[int, ...]]) -> None:
+        n = self.n = len(keys)
+        rooted = [k[::-1] for k in keys]
+        order = sorted(range(n), key=rooted.__getitem__)
+        paths = self.paths = list(map(rooted.__getitem__, order))
+        pos = self.pos = [0] * n
+        for p, i in enumerate(order):
+            pos[i] = p
+        # lcp[p]: frames shared by the paths at positions p - 1 and p (0 at both ends)
+        lcp = [0] * (n + 1)
+        for p in range(1, n):
+            a, b = paths[p - 1], paths[p]
+            m = min(len(a), len(b))
+            k = 0
+            while k < m and a[k] == b[k]:
+                k += 1
+            lcp[p] = k
+        label, depth = array("i", [-1]), array("i", [-1])
+        lo, hi = array("i", [0]), array("i", [n])
+        child, sibling, tail = array("i", [-1]), array("i", [-1]), array("b", [0])
+
+        def add(parent: int, li: int, d: int, start: int, end: int, is_tail: int) -> int:
+            nid = len(label)
+            label.append(li)
+            depth.append(d)
+            lo.append(start)
+            hi.append(end)
+            child.append(-1)
+            sibling.append(child[parent])
+            tail.append(is_tail)
+            child[parent] = nid
+            return nid
+
+        open_path = [0]  # open_path[d + 1]: the node at depth d on the path being extended
+        for p in range(n):
+            path = paths[p]
+            shared_before = lcp[p]
+            for nid in open_path[shared_before + 1:]:
+                hi[nid] = p  # nodes the previous path does not share with this one end here
+            del open_path[shared_before + 1:]
+            shared = max(shared_before, lcp[p + 1])  # frames shared with a neighbour
+            for d in range(shared_before, shared):
+                open_path.append(add(open_path[-1], path[d], d, p, n, 0))
+            if len(path) > shared:
+                add(open_path[-1], path[shared], shared, p, p + 1, 1)
+        self.label, self.depth, self.lo, self.hi = label, depth, lo, hi
+        self.child, self.sibling, self.tail = child, sibling, tail
+
+
+def _build_trie_tree(
+    table: _StackTable, ids: list[int], weights: list[int], min_share: float
+) -> Node:
+    """``_build_tree`` from stack ids and whole-byte weights, walking the profile's ``_Trie``."""
+    total = sum(weights)
+    root = _root(total)
+    if not ids:
+        return root
+    trie = table.trie()
+    threshold = max(total * min_share, 1) if min_share > 0 else 1  # weights are whole bytes >= 1
+    at_position = [0] * trie.n
+    for p, w in zip(map(trie.pos.__getitem__, ids), weights):
+        at_position[p] += w
+    prefix = [0, *accumulate(at_position)]
+    label, depth, lo, hi = trie.label, trie.depth, trie.lo, trie.hi
+    child, sibling, tail, paths = trie.child, trie.sibling, trie.tail, trie.paths
+    node_of = _node_maker(table.labels)
+    work: list[tuple[int, Node]] = [(0, root)]
+    while work:
+        nid, node = work.pop()
+        drawn: list[tuple[int, int]] = []
+        small_n = small_bytes = 0
+        c = child[nid]
+        while c >= 0:
+            b = prefix[hi[c]] - prefix[lo[c]]
+            if b >= threshold:
+                drawn.append((c, b))
+            elif b:
+                small_n += 1
+                small_bytes += b
+            c = sibling[c]
+        children = node["children"]
+        for c, b in drawn:
+            kid = node_of(label[c], b)
+            children.append(kid)
+            if tail[c]:  # one stack's own frames: a chain with its bytes
+                chain = kid
+                for li in paths[lo[c]][depth[c] + 1:]:
+                    link = node_of(li, b)
+                    chain["children"].append(link)
+                    chain = link
+            elif child[c] >= 0:
+                work.append((c, kid))
+        _order_children(children, small_n, small_bytes)
+    return root
+
+
+def _order_children(children: list[Node], small_n: int, small_bytes: int) -> None:
+    """Largest first (ties by name, so every path draws the same graph), then the folded
+    small frames."""
+    if len(children) > 1:
+        children.sort(key=_by_bytes_then_name)
+    if small_n:
+        children.append(_small_node(small_n, small_bytes))
+
+
+def _by_bytes_then_name(node: Node) -> tuple[int, str]:
+    return -node["bytes"], node["name"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +373,7 @@ def flame_tree(
     """
     fast = _signed_keys(snapshot, negative)
     if fast is not None:
-        return _build_key_tree(fast[0], fast[1], min_share, fast[4].labels)
+        return _build_trie_tree(fast[4], fast[0], fast[1], min_share)
     stacks, weights, _, _ = _signed_stacks(snapshot, negative)
     return _build_tree(stacks, weights, min_share)
 
@@ -298,126 +432,18 @@ def _node_maker(labels: _Labels) -> Any:
     return node_of
 
 
-def _build_key_tree(
-    stacks: list[tuple[int, ...]], weights: list[int], min_share: float, labels: _Labels
-) -> Node:
-    """``_build_tree`` for stacks given as label indexes (``_StackTable``): the same walk, with
-    frames already merged by label, so a group is split by one dict pass over small ints."""
-    total = sum(weights)
-    root = _root(total)
-    if not stacks:
-        return root
-    threshold = total * min_share if min_share > 0 else 0
-    node_of = _node_maker(labels)
-    order = sorted(range(len(stacks)), key=list(map(len, stacks)).__getitem__, reverse=True)
-    S = list(map(stacks.__getitem__, order))
-    W = list(map(weights.__getitem__, order))
-    s_get = S.__getitem__
-    w_get = W.__getitem__
-    lens = list(map(len, reversed(S)))  # ascending
-    n_all = len(S)
-    max_depth = lens[-1]
-    reach = [n_all - bisect_right(lens, d) for d in range(max_depth + 2)]
-    work: list[tuple[list[Node], int, list[int], int]] = [
-        (root["children"], 0, list(range(n_all)), total)
-    ]
-    while work:
-        children, depth, idx, gsum = work.pop()
-        col = list(map(itemgetter(-1 - depth), map(s_get, idx)))
-        first = col[0]
-        parts: Iterable[tuple[int, list[int], int]]
-        small_n = 0
-        small_bytes = 0
-        if col[-1] == first and col.count(first) == len(col):
-            # one callee for all: the common case
-            if gsum >= threshold:
-                parts = [(first, idx, gsum)]
-            else:
-                parts = []
-                small_n = 1
-                small_bytes = gsum
-        else:
-            # bytes per callee first; only the callees drawn need their stacks listed
-            sums: dict[int, int] = {}
-            get = sums.get
-            for k, w in zip(col, map(w_get, idx)):
-                sums[k] = get(k, 0) + w
-            drawn: dict[int, list[int]] = {k: [] for k, b in sums.items() if b >= threshold}
-            if len(drawn) < len(sums):
-                small = [b for b in sums.values() if b < threshold]
-                small_n = len(small)
-                small_bytes = sum(small)
-            if len(drawn) <= 8:  # a C-speed pass per callee drawn
-                for key in drawn:
-                    drawn[key] = list(compress(idx, map(eq, col, repeat(key))))
-            else:
-                for i, k in zip(idx, col):
-                    g = drawn.get(k)
-                    if g is not None:
-                        g.append(i)
-            parts = [(k, g, sums[k]) for k, g in drawn.items()]
-        nxt = depth + 1
-        limit = reach[nxt]
-        for li, g, gbytes in parts:
-            child = node_of(li, gbytes)
-            children.append(child)
-            if g[-1] < limit:
-                work.append((child["children"], nxt, g, gbytes))
-            else:
-                cut = bisect_left(g, limit)
-                if cut:
-                    deeper = g[:cut]
-                    work.append((child["children"], nxt, deeper, sum(map(w_get, deeper))))
-        if len(children) > 1:
-            children.sort(key=itemgetter("bytes"), reverse=True)
-        if small_n:
-            children.append(_small_node(small_n, small_bytes))
-    return root
-
-
 def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: float) -> Node:
     # Built top-down, one depth at a time: the stacks through a node are split by their frame
     # at the next depth, and a group under the threshold is folded without being looked at
     # deeper. The cost follows the drawn tree, not the number of frames in the snapshot, and
     # levels where every stack goes through the same frame object take one C-speed check.
     total = sum(weights)
-    root: Node = {
-        "name": "all",
-        "location": "",
-        "bytes": total,
-        "children": [],
-        "function": "all",
-        "kind": _KIND_OTHER,
-    }
+    root = _root(total)
     if not stacks:
         return root
     threshold = total * min_share if min_share > 0 else 0
     labels = _Labels()
-    info: dict[int, tuple[str, str, str | None, int]] = {}
-
-    def node_of(li: int, nbytes: int) -> Node:
-        meta = info.get(li)
-        if meta is None:
-            f = labels.frames[li]
-            if f is _NO_FRAME:
-                meta = ("", NO_FRAME_LABEL, None, _KIND_OTHER)
-            else:
-                short = f.function
-                if f.cell is not None and (short == "<module>" or short.startswith("<cell")):
-                    short = f.location
-                meta = (f.location, short, f.source, _frame_kind(f))
-            info[li] = meta
-        node: Node = {
-            "name": labels.labels[li],
-            "location": meta[0],
-            "bytes": nbytes,
-            "children": [],
-            "function": meta[1],
-            "kind": meta[3],
-        }
-        if meta[2] is not None:
-            node["source"] = meta[2]
-        return node
+    node_of = _node_maker(labels)
 
     # Stacks are addressed by their index in one list sorted longest first, so the stacks of a
     # group that go deeper than depth d are the indexes below reach[d + 1] (a bisection).
@@ -481,20 +507,7 @@ def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: 
                 if cut:
                     deeper = g[:cut]
                     work.append((child["children"], nxt, deeper, sum(map(w_get, deeper))))
-        if len(children) > 1:
-            children.sort(key=itemgetter("bytes"), reverse=True)
-        if small_n:
-            children.append(
-                {
-                    "name": f"({small_n} small frame{'s' if small_n != 1 else ''})",
-                    "location": "",
-                    "bytes": small_bytes,
-                    "children": [],
-                    "function": f"({small_n} small)",
-                    "kind": _KIND_OTHER,
-                    "small": small_n,
-                }
-            )
+        _order_children(children, small_n, small_bytes)
     return root
 
 
@@ -922,8 +935,8 @@ def flame_html(
     """
     fast = _signed_keys(snapshot, negative)
     if fast is not None:
-        keys, weights, other_bytes, other_n, table = fast
-        tree = _build_key_tree(keys, weights, min_share, table.labels)
+        ids, weights, other_bytes, other_n, table = fast
+        tree = _build_trie_tree(table, ids, weights, min_share)
     else:
         stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
         tree = _build_tree(stacks, weights, min_share)
