@@ -261,6 +261,7 @@ class ProfileView:
         self._snapshot: Any = None
         self._snap_cache: dict[tuple[Any, ...], Any] = {}
         self._trimmed: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._trimmed_table: _TrimmedStacks | None = None
         self._flame_html = ""
         self._table_html = ""
         self._flow: tuple[tuple[Any, ...], str] | None = None
@@ -591,9 +592,24 @@ class ProfileView:
 
     def _trim(self, snapshot: Any) -> Any:
         """``trim_notebook_stacks`` with the trimmed stack of each stack object remembered: a
-        profile's snapshots share their stack tuples, so later selections only look them up."""
+        profile's snapshots share their stack tuples, so later selections only look them up.
+
+        A snapshot still backed by the profile's rows is trimmed by swapping in the profile's
+        trimmed stack list (built once), so it stays lazy and the flame graph keeps its fast
+        path; only when trimming makes two stacks equal are the entries built and merged."""
         from ._cells import _trim_stack
-        from .model import StackStat, merge_stacks
+        from .model import Snapshot, StackStat, merge_stacks
+
+        rows = snapshot._source_rows() if isinstance(snapshot, Snapshot) else None
+        if rows is not None:
+            table = self._trimmed_table
+            if table is None or table.source is not rows.stacks:
+                table = self._trimmed_table = _TrimmedStacks(rows.stacks)
+            trimmed = table.rows(rows)
+            if trimmed is rows:
+                return snapshot
+            if trimmed is not None:
+                return Snapshot._from_rows(trimmed, snapshot.title, snapshot.time)
 
         cache = self._trimmed
         out = []
@@ -926,6 +942,7 @@ class ProfileView:
             self._ready = True
             self._snap_cache.clear()
             self._trimmed.clear()
+            self._trimmed_table = None
             self._key = None
             self._draw()
             png = self._png()
@@ -1101,6 +1118,46 @@ class ProfileView:
         snap = self._current()
         path = path or self.export_path(".pb.gz")
         return str(snap.write_pprof(path))
+
+
+class _TrimmedStacks:
+    """A profile's stack list with notebook machinery trimmed (``_cells._trim_stack``), kept in
+    step with the profile's (append-only) list. ``rows()`` gives a query's rows over the trimmed
+    list: the same rows when nothing was trimmed, None when trimming made two stacks equal (the
+    entries must then be merged)."""
+
+    __slots__ = ("source", "stacks", "cache", "changed", "seen", "unique")
+
+    def __init__(self, source: list[tuple[Any, ...]]) -> None:
+        self.source = source
+        self.stacks: list[tuple[Any, ...]] = []
+        self.cache: dict[str, Any] = {}  # renderers' cache for the trimmed list
+        self.changed = False
+        self.seen: set[tuple[Any, ...]] = set()
+        self.unique = True
+
+    def rows(self, rows: Any) -> Any:
+        from ._cells import _trim_stack
+        from ._profile import _Rows
+
+        source, stacks = self.source, self.stacks
+        for stack in source[len(stacks):len(source)]:
+            cut = _trim_stack(stack)
+            if cut is not stack:
+                self.changed = True
+            if self.unique:
+                if cut in self.seen:
+                    self.unique = False
+                    self.seen.clear()
+                else:
+                    self.seen.add(cut)
+            stacks.append(cut)
+        if not self.changed:
+            return rows
+        if not self.unique:
+            return None
+        return _Rows(stacks, self.cache, rows.ids, rows.bytes, rows.objects, rows.variance,
+                     rows.samples)
 
 
 def _clamp(t: float, end: float) -> float:

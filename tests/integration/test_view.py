@@ -606,3 +606,35 @@ def test_heavy_imports_stay_lazy() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_cell_stacks_are_trimmed_through_the_rows(ip: Any) -> None:
+    """A %%heapprof profile's stacks run through IPython's machinery above the cell; the view
+    trims it from the profile's stack list once, so a selection's snapshot stays lazy (no
+    entries built, the flame graph's fast path kept) and draws what trimming the entries draws."""
+    from IPython.utils.capture import capture_output
+
+    from heapprof_nb import flame
+    from heapprof_nb._cells import trim_notebook_stacks
+
+    with capture_output():
+        ip.run_cell("%%heapprof --rate 1 --no-view --as trimmed_profile\n"
+                    "def grow(n):\n"
+                    "    return [bytearray(1000) for _ in range(n)]\n"
+                    "keep = grow(500)\n", store_history=True)
+    prof = ip.user_ns["trimmed_profile"]
+    v = prof.view(interactive=False)
+    assert v.wait(60)
+    end = prof.duration
+    for measure in ("live_at_end", "allocated_freed"):
+        v.measure = measure
+        v.select(0.0, end)
+        snap = v.snapshot
+        assert snap._source_rows() is not None, measure  # still backed by rows
+        reference = trim_notebook_stacks(getattr(prof.window(0.0, end), measure))
+        assert flame.flame_tree(snap) == flame.flame_tree(reference), measure
+        assert snap.total == pytest.approx(reference.total)
+    assert v._trimmed_table is not None and v._trimmed_table.changed  # there was machinery
+    outermost = {e.stack[-1].cell is not None for e in v.snapshot.entries if e.stack}
+    assert outermost == {True}  # every stack starts at the cell: no IPython frames above it
+    v.close()
