@@ -109,13 +109,11 @@ def stats_at_peak(profile: Any) -> list[Any]:
 OURS = os.path.dirname(os.path.abspath(heapprof_nb.__file__)) + os.sep
 
 
-def our_leaves(snapshot: Any, *, but: tuple[str, ...] = ()) -> list[str]:
-    """Sites of a snapshot whose allocating frame is heapprof_nb's own code (modules in ``but``
-    excepted)."""
+def our_leaves(snapshot: Any) -> list[str]:
+    """Sites of a snapshot whose allocating frame is heapprof_nb's own code."""
     return sorted({
         f"{e.stack[0].location} ({e.bytes:.0f} B)" for e in snapshot.entries
         if e.stack and e.stack[0].filename.startswith(OURS)
-        and os.path.basename(e.stack[0].filename) not in but
     })
 
 
@@ -123,11 +121,6 @@ def whole_run(profile: Any) -> list[Any]:
     """Everything allocated while the profile ran: kept and freed again."""
     window = profile.window(0, profile.duration)
     return [window.allocated_kept, window.allocated_freed]
-
-
-#: What _api.start() does after the engine starts and before the magics' section resumes may be
-#: sampled for a moment (freed at once): its frames are not held against the magics.
-API_START = ("_api.py",)
 
 
 def site(profile: Any, location: str) -> Any:
@@ -231,7 +224,7 @@ def test_profile_of_a_cell_holds_no_site_of_heapprof(ip: Shell) -> None:
     assert all(any(f.cell == f"In [{n}]" for f in e.stack) for e in peak.entries)
     assert site(profile, f"In [{n}], line 3").bytes == pytest.approx(MB, abs=200)
     for snapshot in whole_run(profile):
-        assert our_leaves(snapshot, but=API_START) == [], snapshot.title
+        assert our_leaves(snapshot) == [], snapshot.title
 
 
 def test_cell_output_and_value_unchanged(ip: Shell) -> None:
@@ -572,7 +565,7 @@ def test_profile_across_cells_holds_no_site_of_heapprof(ip: Shell) -> None:
     profile = ip.ns["_heapprof"]
     assert our_leaves(profile.snapshot_at(profile.peak()[0])) == []
     for snapshot in whole_run(profile):
-        assert our_leaves(snapshot, but=API_START) == [], snapshot.title
+        assert our_leaves(snapshot) == [], snapshot.title
 
 
 def test_cell_bands_on_the_plot(ip: Shell) -> None:
