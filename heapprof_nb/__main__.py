@@ -14,6 +14,7 @@ _EPILOG = """examples:
   python -m heapprof_nb run -o out.hpnb -- script.py arg1 arg2
   python -m heapprof_nb run --rate 16KiB -m package.module
   python -m heapprof_nb stats -- script.py
+  python -m heapprof_nb stats --budget 1% -- script.py
   python -m heapprof_nb show out.hpnb
 """
 
@@ -34,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--frames", type=int, default=None, metavar="N", help="stack depth limit (default 128)")
     run.add_argument("--seed", type=int, default=None, metavar="N", help="make the sampling repeatable")
     _target_arguments(run)
-    stats = commands.add_parser("stats", help="print the exact allocation-size histogram of a run")
+    stats = commands.add_parser(
+        "stats", help="print the exact allocation-size histogram of a run and a recommended rate")
+    stats.add_argument("--budget", metavar="PCT", default=None,
+                       help="overhead the recommended rate may cost, e.g. 3%% (default) or 0.05")
     _target_arguments(stats)
     show = commands.add_parser("show", help="summarise a profile file: peak and top sites")
     show.add_argument("path", help="a profile written by heapprof_nb")
@@ -106,7 +110,12 @@ def _run_profiled(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 def _run_stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import heapprof_nb
+    from .recommend import parse_budget, recommend
 
+    try:
+        budget = parse_budget(args.budget)
+    except ValueError as exc:
+        parser.error(str(exc))
     runner = _runner(args, parser)
     heapprof_nb.gather_stats()
     code = 0
@@ -117,6 +126,8 @@ def _run_stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     finally:
         histogram = heapprof_nb.stop_stats()
         print(histogram, file=sys.stderr)
+        advice = recommend(histogram, budget)
+        print(f"recommended: --rate {advice.rate_text}. {advice.reason}", file=sys.stderr)
     return code
 
 

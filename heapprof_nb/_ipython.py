@@ -156,20 +156,12 @@ def _unquote(text: str | None) -> str | None:
 
 
 def _parse_budget(text: str | None) -> float:
-    from .recommend import DEFAULT_BUDGET
+    from .recommend import parse_budget
 
-    if text is None:
-        return DEFAULT_BUDGET
-    raw = (_unquote(text.strip()) or "").strip()
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise _Fail(f"--budget {text!r} is not a percentage: write e.g. 3% or 0.03") from None
-    if not raw.endswith("%") and value >= 1:
-        value /= 100  # "--budget 5" means 5%
-    if not 0 < value < 10 or value != value:
-        raise _Fail(f"--budget {text!r} must be above 0%, e.g. 3%")
-    return value
+        return parse_budget(None if text is None else (_unquote(text.strip()) or ""))
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
 
 
 class _RssPeak:

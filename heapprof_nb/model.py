@@ -9,6 +9,7 @@ comparison) and the renderers (flame graph, flow graph, exports) as methods.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from operator import is_
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
@@ -258,6 +259,16 @@ class Snapshot:
         from .flame import flame_html
 
         return flame_html(self, title=title)
+
+    def write_flame_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> str:
+        """Write the flame graph as a standalone HTML page (no network needed to open it);
+        returns the path."""
+        from .flame import flame_page
+
+        path = os.fspath(path)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(flame_page(self, title=title))
+        return path
 
     def collapsed(self) -> str:
         """Brendan Gregg's folded stacks (root first, ``;``-separated, bytes as the count)."""

@@ -36,6 +36,7 @@ __all__ = [
     "predicted_overhead",
     "predicted_variance",
     "predicted_error",
+    "parse_budget",
     "recommend",
 ]
 
@@ -48,6 +49,23 @@ COST_PER_ALLOCATION = 60e-9
 
 #: Default overhead budget (a fraction: 0.03 is 3%).
 DEFAULT_BUDGET = 0.03
+
+
+def parse_budget(text: str | None) -> float:
+    """``--budget`` text as a fraction: ``3%`` and ``0.03`` are 0.03, a bare ``5`` is 5%;
+    None is the default. Raises ValueError with a message for the user."""
+    if text is None:
+        return DEFAULT_BUDGET
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"--budget {text!r} is not a percentage: write e.g. 3% or 0.03") from None
+    if not raw.endswith("%") and value >= 1:
+        value /= 100  # "--budget 5" means 5%
+    if not 0 < value < 10 or value != value:
+        raise ValueError(f"--budget {text!r} must be above 0%, e.g. 3%")
+    return value
 
 #: Rates the recommendation chooses from: 1 (every allocation) and powers of two from 16 B.
 CANDIDATE_RATES: tuple[int, ...] = (1,) + tuple(2**k for k in range(4, 41))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from heapprof_nb._units import parse_bytes
 from heapprof_nb.reader import read_log
 
 SCRIPT = """
@@ -48,6 +50,20 @@ def test_stats_prints_histogram(tmp_path: Path) -> None:
     result = cli("stats", "--", "script.py", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "HEAP USAGE SUMMARY" in result.stderr and "2049 - 4096" in result.stderr
+    advice = result.stderr.strip().splitlines()[-1]
+    assert re.match(r"recommended: --rate \d+[KMG]iB\. Sampling every", advice), advice
+    assert "within the 3% budget" in advice or "no candidate" in advice or "coarsest" in advice
+
+
+def test_stats_budget_changes_the_recommendation(tmp_path: Path) -> None:
+    (tmp_path / "script.py").write_text(SCRIPT)
+    rates = []
+    for budget in ("50%", "0.01%"):
+        result = cli("stats", "--budget", budget, "--", "script.py", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        advice = result.stderr.strip().splitlines()[-1]
+        rates.append(parse_bytes(re.search(r"--rate (\S+)\.", advice).group(1)))  # type: ignore[union-attr]
+    assert rates[0] < rates[1]  # a larger budget affords a finer rate
 
 
 def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
@@ -60,6 +76,8 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
         (("run", "--rate", "1", "--sampling", "{1: 0.5}", "--", "script.py"), "not allowed"),
         (("show", str(tmp_path / "nothing.hpnb")), "No such profile file"),
         (("show", str(tmp_path / "script.py")), "not a heapprof_nb log"),
+        (("stats", "--budget", "lots", "--", "script.py"), "is not a percentage"),
+        (("stats", "--budget", "0%", "--", "script.py"), "must be above 0%"),
     ]:
         result = cli(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)

@@ -58,3 +58,23 @@ def _parser_options(magic: str) -> set[str]:
 ])
 def test_option_tables_match_the_magics(section: str, magic: str) -> None:
     assert _documented_options(section) == _parser_options(magic)
+
+
+def test_readme_library_example_runs(tmp_path: Path) -> None:
+    """The README's library block, with a ``run()`` that keeps 20 MB of small objects, runs as
+    written and prints the site it allocated at the top."""
+    from conftest import run_python
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Library and command line", 1)[1]
+    example = _python_blocks(section)[0]
+    run = ("def run():\n"
+           "    global keep\n"
+           "    keep = [bytearray(1000) for _ in range(20_000)]\n")
+    result = run_python(run + example, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    top = result.stdout.splitlines()[0]
+    # run() or, before Python 3.12 inlined comprehensions, its <listcomp>
+    assert "MiB ±" in top and re.search(r"\brun\b", top), result.stdout
+    for name in ("run.hpnb", "temporaries.html", "peak.pb.gz"):
+        assert (tmp_path / name).stat().st_size > 0, name
