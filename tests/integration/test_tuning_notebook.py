@@ -139,7 +139,10 @@ def test_exact_mode_finds_the_truth(executed: Any) -> None:
     m = re.search(r"estimated ([\d,]+) bytes, truth ([\d,]+) bytes, off by ([-+][\d,]+) bytes", out)
     assert m, out
     assert int(m.group(2).replace(",", "")) == truth
-    assert abs(int(m.group(3).replace(",", ""))) <= 4096, out  # a stray interpreter block at most
+    # Every bytes object recorded (no deficit); above the truth only by blocks the interpreter
+    # itself may allocate at that line (one of 12 KB seen in a kernel): at most 0.1 % of B.
+    off = int(m.group(3).replace(",", ""))
+    assert 0 <= off <= truth // 1000, out
 
 
 def test_measured_errors_follow_sqrt_rate_over_bytes(executed: Any) -> None:
