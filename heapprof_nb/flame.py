@@ -22,9 +22,9 @@ import json
 import math
 import threading
 import uuid
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from array import array
 from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, is_, itemgetter, neg, sub
 from typing import Any, Iterable, Sequence
@@ -302,7 +302,7 @@ def _build_trie_tree(
     if not ids:
         return root
     trie = table.trie()
-    threshold = max(total * min_share, 1) if min_share > 0 else 1  # weights are whole bytes >= 1
+    threshold = max(total * min_share, 1)  # weights are whole bytes >= 1
     at_position = [0] * trie.n
     for p, w in zip(map(trie.pos.__getitem__, ids), weights):
         at_position[p] += w
@@ -371,11 +371,23 @@ def flame_tree(
 
     The root is ``{"name": "all", ...}`` and carries the bytes of the drawn stacks.
     """
+    return _signed_tree(snapshot, negative, min_share)[0]
+
+
+def _signed_tree(
+    snapshot: Snapshot, negative: bool, min_share: float
+) -> tuple[Node, int, int, int]:
+    """The tree of the stacks of one sign (the profile's call tree when the snapshot is still
+    backed by its rows, the general walk otherwise), the number of those stacks, and the bytes
+    and count of the stacks of the other sign."""
     fast = _signed_keys(snapshot, negative)
     if fast is not None:
-        return _build_trie_tree(fast[4], fast[0], fast[1], min_share)
-    stacks, weights, _, _ = _signed_stacks(snapshot, negative)
-    return _build_tree(stacks, weights, min_share)
+        ids, weights, other_bytes, other_n, table = fast
+        tree = _build_trie_tree(table, ids, weights, min_share)
+    else:
+        stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
+        tree = _build_tree(stacks, weights, min_share)
+    return tree, len(weights), other_bytes, other_n
 
 
 def _root(total: int) -> Node:
@@ -933,14 +945,7 @@ def flame_html(
     sized by how much they shrank. Frames narrower than ``min_share`` of the drawn total are
     merged into a "(N small frames)" sibling that keeps their bytes.
     """
-    fast = _signed_keys(snapshot, negative)
-    if fast is not None:
-        ids, weights, other_bytes, other_n, table = fast
-        tree = _build_trie_tree(table, ids, weights, min_share)
-    else:
-        stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
-        tree = _build_tree(stacks, weights, min_share)
-    n_stacks = len(weights)
+    tree, n_stacks, other_bytes, other_n = _signed_tree(snapshot, negative, min_share)
     uid = "hpnb-flame-" + uuid.uuid4().hex[:12]
     title_text = title if title is not None else (snapshot.title or "Flame graph")
     esc = html.escape

@@ -67,6 +67,7 @@ def parse_budget(text: str | None) -> float:
         raise ValueError(f"--budget {text!r} must be above 0%, e.g. 3%")
     return value
 
+
 #: Rates the recommendation chooses from: 1 (every allocation) and powers of two from 16 B.
 CANDIDATE_RATES: tuple[int, ...] = (1,) + tuple(2**k for k in range(4, 41))
 

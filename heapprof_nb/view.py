@@ -1141,7 +1141,7 @@ class _TrimmedStacks:
         from ._profile import _Rows
 
         source, stacks = self.source, self.stacks
-        for stack in source[len(stacks):len(source)]:
+        for stack in source[len(stacks):]:
             cut = _trim_stack(stack)
             if cut is not stack:
                 self.changed = True
