@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from heapprof_nb.reader import encode_varint as _varint  # the log's LEB128
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 RESULTS = HERE / "results" / "digest.md"
@@ -43,15 +45,6 @@ MAGIC = b"HPNBLOG\x00"
 
 # ------------------------------------------------------------------------------------------------
 # Log generation (vectorised LEB128 with NumPy)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _blob(s: str) -> bytes:

@@ -22,6 +22,7 @@ import gzip
 import os
 
 from .model import Frame, Snapshot
+from .reader import encode_varint
 
 __all__ = ["encode_profile", "write_pprof"]
 
@@ -59,17 +60,11 @@ NO_FRAME_NAME = "<no Python frame>"
 
 
 def _varint(value: int) -> bytes:
-    """Base-128 varint; negative int64 values are written as their 64-bit two's complement."""
+    """Base-128 varint (the log's LEB128); negative int64 values are written as their 64-bit
+    two's complement."""
     if value < 0:
         value += 1 << 64
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return encode_varint(value)
 
 
 def _key(field: int, wire: int) -> bytes:
