@@ -37,26 +37,24 @@ def _umount(target: Path) -> None:
     subprocess.run(["umount", "-l", str(target)], capture_output=True, timeout=30)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "small"
-    if not _mount(target, "size=1m,mode=0700"):
+def _tmpfs(target: Path, options: str) -> Iterator[Path]:
+    """A 1 MB tmpfs mounted at ``target`` for one test (skipped where mounting is not allowed)."""
+    if not _mount(target, options):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         yield target
     finally:
         _umount(target)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _tmpfs(tmp_path / "small", "size=1m,mode=0700")
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "ro"
-    if not _mount(target, "size=1m,ro"):
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield target
-    finally:
-        _umount(target)
+    yield from _tmpfs(tmp_path / "ro", "size=1m,ro")
 
 
 FILL_AND_WATCH = """
