@@ -7,11 +7,35 @@
 #error "heapprof_nb needs CPython 3.11 or newer"
 #endif
 
+/* Version guards, each saying which CPython needs what. Everything version-specific about the
+ * interpreter's frames is in this block.
+ * - 3.11-3.13: the frame struct is in internal/pycore_frame.h.
+ * - 3.14+: it moved to internal/pycore_interpframe_structs.h (included by pycore_interpframe.h)
+ *   and f_executable became a tagged _PyStackRef, read with PyStackRef_AsPyObjectBorrow.
+ * - 3.11: the top frame hangs off ts->cframe; 3.12 too; 3.13+ keeps it in ts->current_frame.
+ * - 3.12+: frames owned by the C stack (shims between C and Python calls) are not user code;
+ *   3.14 added FRAME_OWNED_BY_INTERPRETER before FRAME_OWNED_BY_CSTACK, 3.15 dropped CSTACK.
+ * - 3.12+: PyUnstable_InterpreterFrame_GetLasti gives the instruction offset without
+ *   allocating; 3.11 has only the internal macro.
+ * - 3.13+: PyThreadState_GetUnchecked is public; before, _PyThreadState_UncheckedGet. */
+#define HP_PY312 (PY_VERSION_HEX >= 0x030C0000)
+#define HP_PY313 (PY_VERSION_HEX >= 0x030D0000)
+#define HP_PY314 (PY_VERSION_HEX >= 0x030E0000)
+
+#ifdef Py_GIL_DISABLED
+/* The free-threaded build's frames and allocator need other rules (docs/architecture.md). */
+#error "heapprof_nb does not support free-threaded CPython builds yet; use the default (GIL) build"
+#endif
+
 #ifndef Py_BUILD_CORE
 #define Py_BUILD_CORE 1
 #define HP_DEFINED_BUILD_CORE
 #endif
+#if HP_PY314
+#include <internal/pycore_interpframe.h>
+#else
 #include <internal/pycore_frame.h>
+#endif
 #ifdef HP_DEFINED_BUILD_CORE
 #undef Py_BUILD_CORE
 #endif
@@ -20,7 +44,7 @@
 
 #include "hp_frames.h"
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if HP_PY313
 #define CURRENT_TSTATE() PyThreadState_GetUnchecked()
 #else
 #define CURRENT_TSTATE() _PyThreadState_UncheckedGet()
@@ -34,35 +58,44 @@ int hp_frames_have_gil_no_py(void) {
 }
 
 static inline _PyInterpreterFrame *top_frame(PyThreadState *ts) {
-#if PY_VERSION_HEX >= 0x030D0000
+#if HP_PY313
     return ts->current_frame;
 #else
     return ts->cframe != NULL ? ts->cframe->current_frame : NULL;
 #endif
 }
 
-static inline PyCodeObject *frame_code(_PyInterpreterFrame *f) {
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *executable = f->f_executable;
-    return (executable != NULL && PyCode_Check(executable)) ? (PyCodeObject *)executable : NULL;
+/* 1 if the interpreter, not user code, owns the frame (no code object of the user's). */
+static inline int frame_owned_by_interpreter(_PyInterpreterFrame *f) {
+#if HP_PY314
+    return f->owner >= FRAME_OWNED_BY_INTERPRETER;
+#elif HP_PY312
+    return f->owner == FRAME_OWNED_BY_CSTACK;
 #else
-    return f->f_code;
+    (void)f;
+    return 0;
 #endif
 }
 
-static inline int frame_skipped(_PyInterpreterFrame *f, PyCodeObject *code) {
-#if PY_VERSION_HEX >= 0x030C0000
-    if (f->owner == FRAME_OWNED_BY_CSTACK) {
-        return 1;
-    }
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-    _Py_CODEUNIT *ip = f->instr_ptr;
+/* The frame's code object, borrowed (the frame holds it), or NULL if it runs none. */
+static inline PyCodeObject *frame_code(_PyInterpreterFrame *f) {
+#if HP_PY314
+    PyObject *executable = PyStackRef_AsPyObjectBorrow(f->f_executable);
+#elif HP_PY313
+    PyObject *executable = f->f_executable;
 #else
-    _Py_CODEUNIT *ip = f->prev_instr;
+    PyObject *executable = (PyObject *)f->f_code;
 #endif
-    /* Not yet started (the frame's prologue has not run): no line to attribute. */
-    return f->owner != FRAME_OWNED_BY_GENERATOR && ip < _PyCode_CODE(code) + code->_co_firsttraceable;
+    return (executable != NULL && PyCode_Check(executable)) ? (PyCodeObject *)executable : NULL;
+}
+
+/* The offset of the frame's current instruction, in code units. */
+static inline int frame_lasti(_PyInterpreterFrame *f) {
+#if HP_PY312
+    return PyUnstable_InterpreterFrame_GetLasti(f) / (int)sizeof(_Py_CODEUNIT);
+#else
+    return _PyInterpreterFrame_LASTI(f);
+#endif
 }
 
 int hp_frames_walk_no_py(hp_rawframe_t *out, int max, int *truncated) {
@@ -73,8 +106,17 @@ int hp_frames_walk_no_py(hp_rawframe_t *out, int max, int *truncated) {
     }
     int n = 0;
     for (_PyInterpreterFrame *f = top_frame(ts); f != NULL; f = f->previous) {
+        if (frame_owned_by_interpreter(f)) {
+            continue;
+        }
         PyCodeObject *code = frame_code(f);
-        if (code == NULL || frame_skipped(f, code)) {
+        if (code == NULL) {
+            continue;
+        }
+        int lasti = frame_lasti(f);
+        /* Not yet started (the frame's prologue has not run): no line to attribute. A generator's
+         * frame is always past it. */
+        if (f->owner != FRAME_OWNED_BY_GENERATOR && lasti < code->_co_firsttraceable) {
             continue;
         }
         if (n == max) {
@@ -82,7 +124,7 @@ int hp_frames_walk_no_py(hp_rawframe_t *out, int max, int *truncated) {
             break;
         }
         out[n].code = code;
-        out[n].lasti = _PyInterpreterFrame_LASTI(f);
+        out[n].lasti = lasti;
         n++;
     }
     return n;

@@ -2,7 +2,7 @@
 /* Reading the Python stack of the current thread from inside an allocator hook.
  *
  * The public frame API creates frame objects, which allocate and so re-enter the hooks; this file
- * walks CPython's internal interpreter frames instead (guarded per version: 3.11, 3.12, 3.13) and
+ * walks CPython's internal interpreter frames instead (guarded per version, 3.11 to 3.15) and
  * never creates an object, raises or drops a reference. It is the only file that includes
  * CPython's internal headers. */
 #ifndef HP_FRAMES_H
