@@ -14,7 +14,15 @@ In a notebook: ``%load_ext heapprof_nb`` then ``%%heapprof`` on a cell.
 from __future__ import annotations
 
 import importlib as _importlib
+import sysconfig as _sysconfig
 from typing import Any
+
+# The hooks rely on the GIL to guard their state (docs/architecture.md, "Free-threaded CPython").
+if _sysconfig.get_config_var("Py_GIL_DISABLED"):
+    raise ImportError(
+        "heapprof_nb does not support free-threaded CPython yet: run it on the default build "
+        "with the GIL (python3.14, not python3.14t)."
+    )
 
 try:  # the compiled engine and digest, imported first so a missing build says so plainly
     for _extension in ("_native", "_digest"):
