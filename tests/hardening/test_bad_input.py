@@ -281,7 +281,9 @@ def _outcome(row: Row, env: Env) -> tuple[str | None, str]:
     try:
         value = row.run(env)
     except Exception as exc:  # noqa: BLE001 - the point is to see what the user gets
-        return type(exc).__name__, str(exc).replace(str(env.tmp), FMT)
+        # CPython 3.14+ appends a spelling suggestion to an unknown keyword's TypeError.
+        message = re.sub(r"\. Did you mean '[^']*'\?$", "", str(exc))
+        return type(exc).__name__, message.replace(str(env.tmp), FMT)
     finally:
         if _api.is_running():
             _api.stop()
