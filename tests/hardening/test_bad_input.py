@@ -277,13 +277,20 @@ MAGIC_ROWS: list[tuple[str, str | None, str, str]] = [
 ]
 
 
+# Newer CPythons add spelling suggestions to some messages: 3.14 to an unknown keyword's
+# TypeError, 3.15's argparse to an invalid choice. The table holds the message without them.
+_SUGGESTION = re.compile(r"\. Did you mean '[^']*'\?$|, maybe you meant '[^']*'\?")
+
+
+def _without_suggestion(message: str) -> str:
+    return _SUGGESTION.sub("", message)
+
+
 def _outcome(row: Row, env: Env) -> tuple[str | None, str]:
     try:
         value = row.run(env)
     except Exception as exc:  # noqa: BLE001 - the point is to see what the user gets
-        # CPython 3.14+ appends a spelling suggestion to an unknown keyword's TypeError.
-        message = re.sub(r"\. Did you mean '[^']*'\?$", "", str(exc))
-        return type(exc).__name__, message.replace(str(env.tmp), FMT)
+        return type(exc).__name__, _without_suggestion(str(exc)).replace(str(env.tmp), FMT)
     finally:
         if _api.is_running():
             _api.stop()
@@ -348,7 +355,7 @@ def _magic_outcome(shell: Any, line: str, body: str | None, env: Env) -> str:
         text += "\n" + body
     with capture_output() as cap:
         shell.run_cell(text)
-    return cap.stderr.strip().replace(str(env.tmp), FMT)
+    return _without_suggestion(cap.stderr.strip()).replace(str(env.tmp), FMT)
 
 
 @pytest.mark.ipython
