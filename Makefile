@@ -17,7 +17,7 @@ help:
 	@echo "make test      - set up and run the whole test suite, then the ASan+UBSan pass"
 	@echo "make test-fast - the suite only, in the existing venv"
 	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
-	@echo "make test-versions - engine tests on the other CPythons installed (3.12, 3.13)"
+	@echo "make test-versions - the suite on CPython 3.12-3.15 (3.14/3.15 in a Debian sid root)"
 	@echo "make fuzz      - fuzz the log decoders for FUZZ_SECONDS (default 600)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make bench     - run the benchmarks into benchmarks/results/"
@@ -41,17 +41,26 @@ system-deps:
 install: venv system-deps
 	$(PIP) install --quiet '.[test]'
 
+# Every run leaves JUnit XML in $(JUNIT); the last step prints one line per CPython from them.
+JUNIT := $(abspath $(BUILD_DIR))/junit
+PY_VERSION = $$($(1) -c 'import platform; print(platform.python_version())')
+
 test: install
-	$(MAKE) test-fast
+	rm -rf $(JUNIT)
+	$(MAKE) test-fast PYTEST_ARGS="--junitxml=$(JUNIT)/main.xml"
 	$(MAKE) sanitize
 	$(MAKE) test-versions
+	$(PY) tests/versions/summary.py $(JUNIT)
 
-# The engine and reader tests on the other CPythons installed here (3.12, 3.13).
+# The whole suite but the browser tests on CPython 3.12 and 3.13 (this machine's own) and 3.14
+# and 3.15 (Debian sid's, in a root built once under ~/.cache), then a known heap profiled on
+# every version and read back on every other.
 test-versions:
-	bash tests/run_other_pythons.sh
+	bash tests/versions/run.sh $(abspath $(PY))
 
 test-fast:
-	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --timeout=600 $(PYTEST_ARGS) .
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --timeout=600 \
+		-o junit_suite_name="CPython $(call PY_VERSION,../$(PY)), the whole suite" $(PYTEST_ARGS) .
 
 # ASan + UBSan: a separate venv whose extension is built with the sanitizers; Python itself is
 # not instrumented, so the runtime is preloaded and PYTHONMALLOC=malloc lets ASan see every block.
@@ -65,6 +74,8 @@ sanitize: system-deps
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
+		--junitxml=$(JUNIT)/asan.xml \
+		-o junit_suite_name="CPython $(call PY_VERSION,../$(ASAN_VENV)/bin/python), ASan+UBSan build: engine, unit, hardening" \
 		-m "not ipython and not notebook and not browser" engine unit hardening
 
 # Longer fuzzing than the short run inside the suite: libFuzzer on the C decoder (needs clang),
@@ -95,4 +106,5 @@ bench: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash benchmarks/run_all.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(VENV) $(ASAN_VENV) .venv-3.* .mesonpy-* builddir
+	rm -rf $(BUILD_DIR) $(VENV) $(ASAN_VENV) .mesonpy-* builddir
+	@echo "(the Debian sid root for 3.14/3.15 stays cached in ~/.cache/heapprof_nb)"
