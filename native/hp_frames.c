@@ -16,7 +16,9 @@
  * - 3.12+: frames owned by the C stack (shims between C and Python calls) are not user code;
  *   3.14 added FRAME_OWNED_BY_INTERPRETER before FRAME_OWNED_BY_CSTACK, 3.15 dropped CSTACK.
  * - 3.12+: PyUnstable_InterpreterFrame_GetLasti gives the instruction offset without
- *   allocating; 3.11 has only the internal macro.
+ *   allocating; 3.11 has only the internal macro. PyUnstable_InterpreterFrame_GetCode is not
+ *   used: it returns a new reference, which a hook would have to drop (no refcount drops in a
+ *   hook), so the code object is read borrowed from the frame instead.
  * - 3.13+: PyThreadState_GetUnchecked is public; before, _PyThreadState_UncheckedGet. */
 #define HP_PY312 (PY_VERSION_HEX >= 0x030C0000)
 #define HP_PY313 (PY_VERSION_HEX >= 0x030D0000)
