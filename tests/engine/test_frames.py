@@ -11,6 +11,8 @@ import inspect
 from collections.abc import Callable, Generator
 from pathlib import Path
 
+import pytest
+
 import heapprof_nb
 from heapprof_nb import Frame
 
@@ -22,14 +24,15 @@ def _line_of(function: Callable[..., object], marker: str) -> int:
     return first + next(i for i, text in enumerate(lines) if marker in text)
 
 
-def _stacks_of(path: Path, function: str) -> list[tuple[Frame, ...]]:
+def _stack_of(path: Path, function: str) -> tuple[Frame, ...]:
+    """The stack of the first block allocated by `function`, whether it is still live or not."""
     prof = heapprof_nb.read(path)
-    entries = prof.snapshot_at(prof.duration).entries
-    return [e.stack for e in entries if e.stack and e.stack[0].function == function]
-
-
-def _chain(stack: tuple[Frame, ...], depth: int) -> list[tuple[str, int]]:
-    return [(f.function.rsplit(".", 1)[-1], f.line) for f in stack[:depth]]
+    everything = prof.window(0.0, prof.duration)
+    for snapshot in (everything.allocated_kept, everything.allocated_freed):
+        for entry in snapshot.entries:
+            if entry.stack and entry.stack[0].function == function:
+                return entry.stack
+    raise AssertionError(f"no allocation attributed to {function}")
 
 
 def blocks_from_generator() -> Generator[bytes, None, None]:
@@ -39,20 +42,6 @@ def blocks_from_generator() -> Generator[bytes, None, None]:
 
 def consume_generator() -> list[bytes]:
     return list(blocks_from_generator())  # consumer
-
-
-def test_generator_frames(tmp_path: Path) -> None:
-    path = heapprof_nb.start(tmp_path / "g.hpnb", rate=1)
-    kept = consume_generator()
-    heapprof_nb.stop()
-    stacks = _stacks_of(path, "blocks_from_generator")
-    assert stacks, "no allocation attributed to the generator"
-    assert _chain(stacks[0], 3) == [
-        ("blocks_from_generator", _line_of(blocks_from_generator, "generator allocates")),
-        ("consume_generator", _line_of(consume_generator, "# consumer")),
-        ("test_generator_frames", _line_of(test_generator_frames, "kept = consume_generator()")),
-    ]
-    assert len(kept) == N
 
 
 async def coroutine_leaf() -> list[bytes]:
@@ -66,26 +55,13 @@ async def coroutine_outer() -> list[bytes]:
     return await coroutine_leaf()  # awaits
 
 
-def drive(coroutine: object) -> list[bytes]:
+def drive_coroutine() -> list[bytes]:
+    coroutine = coroutine_outer()
     try:
-        coroutine.send(None)  # type: ignore[attr-defined]  # drives the coroutine
+        coroutine.send(None)  # drives the coroutine
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     raise AssertionError("the coroutine should finish without suspending")
-
-
-def test_coroutine_frames(tmp_path: Path) -> None:
-    path = heapprof_nb.start(tmp_path / "c.hpnb", rate=1)
-    kept = drive(coroutine_outer())
-    heapprof_nb.stop()
-    stacks = _stacks_of(path, "coroutine_leaf")
-    assert stacks, "no allocation attributed to the coroutine"
-    assert _chain(stacks[0], 3) == [
-        ("coroutine_leaf", _line_of(coroutine_leaf, "coroutine allocates")),
-        ("coroutine_outer", _line_of(coroutine_outer, "# awaits")),
-        ("drive", _line_of(drive, "drives the coroutine")),
-    ]
-    assert len(kept) == N
 
 
 def allocating_key(i: int) -> bytes:
@@ -96,18 +72,26 @@ def sort_through_c() -> list[int]:
     return sorted(range(N), key=allocating_key)  # sorted() calls back into Python
 
 
-def test_python_called_from_c(tmp_path: Path) -> None:
-    path = heapprof_nb.start(tmp_path / "s.hpnb", rate=1)
-    result = sort_through_c()
-    heapprof_nb.stop()
-    prof = heapprof_nb.read(path)
-    window = prof.window(0.0, prof.duration).allocated_freed
-    stacks = [e.stack for e in window.entries if e.stack and e.stack[0].function == "allocating_key"]
-    assert stacks, "no allocation attributed to the key function"
+# Each case: what to run, then the innermost frames expected, as (function, marker on its line).
+CASES = {
+    "generator": (consume_generator, [(blocks_from_generator, "generator allocates"),
+                                      (consume_generator, "# consumer")]),
+    "coroutine": (drive_coroutine, [(coroutine_leaf, "coroutine allocates"),
+                                    (coroutine_outer, "# awaits"),
+                                    (drive_coroutine, "drives the coroutine")]),
     # The C call in between (and 3.12+'s shim frame for it) leaves no frame of its own.
-    assert _chain(stacks[0], 3) == [
-        ("allocating_key", _line_of(allocating_key, "key allocates")),
-        ("sort_through_c", _line_of(sort_through_c, "calls back into Python")),
-        ("test_python_called_from_c", _line_of(test_python_called_from_c, "result = sort_through_c()")),
-    ]
-    assert result == list(range(N))
+    "called from C": (sort_through_c, [(allocating_key, "key allocates"),
+                                       (sort_through_c, "calls back into Python")]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_stack_names_every_frame_at_its_line(case: str, tmp_path: Path) -> None:
+    run, expected = CASES[case]
+    path = heapprof_nb.start(tmp_path / "f.hpnb", rate=1)
+    result = run()
+    heapprof_nb.stop()
+    stack = _stack_of(path, expected[0][0].__name__)
+    assert [(f.function.rsplit(".", 1)[-1], f.line) for f in stack[:len(expected)]] == [
+        (function.__name__, _line_of(function, marker)) for function, marker in expected]
+    assert len(result) == N
