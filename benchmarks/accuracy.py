@@ -7,7 +7,7 @@ For every workload in workloads.py, one process:
 1. runs it under tracemalloc (1 frame, exact), the second truth: the traced peak, per-line sizes
    at the ``peak`` mark, per-line growth between ``leak_start`` and ``leak_end``;
 2. runs it under heapprof_nb at each rate and seed (and once in exact mode, rate 1), decodes the
-   log with heapprof_nb.reader and estimates: the peak of the live set (sum of the weights of
+   log with tests/reference_decoder.py and estimates: the peak of the live set (sum of the weights of
    ALLOCs not yet FREEd, over time), the top sites' shares at the ``peak`` mark, the top growth
    site between the leak marks, whether the estimated peak falls inside the spike and which site
    tops it.
@@ -88,7 +88,9 @@ def truth(name: str, scale: float) -> dict[str, Any]:
 
 
 def analyze(path: str) -> dict[str, Any]:
-    from heapprof_nb import reader
+    # The pure-Python reference decoder, which lives with the tests.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    import reference_decoder as reader
 
     log = reader.read_log(path)
     header = log.header

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from heapprof_nb.reader import encode_varint as _varint  # the log's LEB128
+from heapprof_nb._format import encode_varint as _varint  # the log's LEB128
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"

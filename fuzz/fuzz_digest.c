@@ -36,7 +36,7 @@
         }                          \
     } while (0)
 
-static uint64_t frame_buf[HP_DEC_MAX_FRAMES];
+static uint64_t frame_buf[HP_MAX_FRAMES_LIMIT];
 
 static void decode_all(const uint8_t *data, size_t size, int strict) {
     hp_dec_header_t h;
@@ -46,9 +46,9 @@ static void decode_all(const uint8_t *data, size_t size, int strict) {
         CHECK(rc == HP_DEC_MORE || rc == HP_DEC_EFORMAT || rc == HP_DEC_EVERSION);
         return;
     }
-    CHECK(h.header_size >= HP_DEC_HEADER_FIXED && h.header_size <= size);
+    CHECK(h.header_size >= HP_HEADER_FIXED && h.header_size <= size);
     CHECK(h.python_version_off + h.python_version_len <= h.header_size);
-    CHECK(h.n_buckets <= HP_DEC_MAX_BUCKETS && h.max_frames >= 1 && h.max_frames <= 4096);
+    CHECK(h.n_buckets <= HP_MAX_BUCKETS && h.max_frames >= 1 && h.max_frames <= HP_MAX_FRAMES_LIMIT);
     hp_dec_state_t st;
     hp_dec_state_init(&st, &h, strict);
     size_t p = (size_t)h.header_size;
@@ -68,17 +68,17 @@ static void decode_all(const uint8_t *data, size_t size, int strict) {
         }
         CHECK(used >= 1 && used <= size - p);
         CHECK(st.offset == before.offset + used && st.records == before.records + 1);
-        if (rec.tag == HP_DEC_STACK) {
+        if (rec.tag == HP_TAG_STACK) {
             CHECK(rec.depth <= st.max_frames);
             hp_dec_stack_frames(&rec, frame_buf);
             for (uint64_t i = 0; i < rec.depth; i++) {
                 CHECK(frame_buf[i] >= 1 && frame_buf[i] <= st.n_frames);
             }
         }
-        if (rec.tag == HP_DEC_STRING || rec.tag == HP_DEC_MARKER || rec.tag == HP_DEC_META) {
+        if (rec.tag == HP_TAG_STRING || rec.tag == HP_TAG_MARKER || rec.tag == HP_TAG_META) {
             CHECK(rec.text >= data + p && rec.text + rec.text_len <= data + p + used);
         }
-        if (rec.tag == HP_DEC_META) {
+        if (rec.tag == HP_TAG_META) {
             CHECK(rec.value >= data + p && rec.value + rec.value_len <= data + p + used);
         }
         p += used;

@@ -25,8 +25,11 @@ import tempfile
 
 import atheris
 
+# The pure-Python reference decoder lives with the tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
 with atheris.instrument_imports():
-    from heapprof_nb import reader
+    import reference_decoder as reader
     from heapprof_nb.errors import ProfileFormatError
 
 from heapprof_nb import _digest  # noqa: E402  (C: not instrumented)

@@ -7,7 +7,7 @@
 # Targets:
 #   digest  libFuzzer + ASan + UBSan on native/digest/hp_decode.c and hp_digest.c (fuzz_digest.c)
 #   load    the same build with -DFUZZ_LOAD: hp_digest_load(), the <log>.digest cache reader
-#   reader  atheris on heapprof_nb.reader, the C digest via Python and heapprof_nb.read
+#   reader  atheris on tests/reference_decoder.py, the C digest via Python and heapprof_nb.read
 #           (fuzz_reader.py), differential: the reference reader and the digest must agree
 # Seeds are real logs written by the engine (fuzz/make_corpus.py) and their digests' dumps. Each
 # target keeps its corpus in $FUZZ_DIR/corpus/<target> between runs; anything a fuzzer finds is

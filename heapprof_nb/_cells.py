@@ -17,7 +17,7 @@ IPython itself.
 The compiled text of each is in ``linecache`` (that is what frame line numbers point into) and the
 text the user typed is in the history (``input_hist_raw[N]``). Profiles keep both facts as META
 records (``cell_label:<filename>`` = ``In [N]``, ``cell_source:<filename>`` = the text, see
-``docs/format.md``) so a profile names its cells even when read in another process.
+``docs/log-format.md``) so a profile names its cells even when read in another process.
 
 ``CellWatcher`` follows cells while a profile runs across cells (``%heapprof start``): a
 ``pre_run_cell`` callback writes a cell-start marker, a ``post_run_cell`` callback writes the META

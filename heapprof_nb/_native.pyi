@@ -1,9 +1,11 @@
 """Type stub of heapprof_nb._native, the engine binding (native/hp_module.c). Private: use the
 functions of heapprof_nb, which validate their arguments before calling these."""
 
-from typing import Sequence
+from typing import Any, Sequence
 
 FORMAT_MAJOR: int
+#: Every fact of native/hp_format.h (magic, versions, tags, limits, trailer fields).
+FORMAT: dict[str, Any]
 FORMAT_MINOR: int
 MAX_FRAMES_LIMIT: int
 MAX_BUCKETS: int

@@ -11,7 +11,7 @@
 
 Times are seconds since the run started (``start_ns`` of the log). The state at time ``t``
 includes every event logged at or before ``t``, so ``window(t0, t1)`` covers events after t0 up
-to and including t1. Estimates follow the "Weights" section of ``docs/format.md``; ``error``
+to and including t1. Estimates follow the "Weights" section of ``docs/log-format.md``; ``error``
 fields are one-sigma sampling errors (0 when every allocation was traced, mode 2).
 
 The work happens in :mod:`heapprof_nb.digest` (the background thread and the C digest).
@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from . import _digest
 from .digest import Digest
 from .model import Frame, Snapshot, StackStat
-from .reader import TRAILER_FIELDS  # names of the TRAILER counters, in file order
+from ._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
 
 __all__ = ["Profile", "History", "Window", "Marker", "read", "TRAILER_FIELDS", "MARKER_KINDS"]
 

@@ -22,7 +22,7 @@ import gzip
 import os
 
 from .model import Frame, Snapshot
-from .reader import encode_varint
+from ._format import encode_varint
 
 __all__ = ["encode_profile", "write_pprof"]
 

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hp_format.h" /* modes, domains and limits of the log */
+
 /* Engine functions return 0 or one of these negative codes; hp_module.c maps them to
  * Python exceptions through hp_strerror(). */
 typedef enum {
@@ -63,23 +65,5 @@ static inline uint64_t hp_mix64(uint64_t x) {
     x ^= x >> 33;
     return x;
 }
-
-/* Sampling modes, as written in the log header. */
-typedef enum {
-    HP_MODE_BYTES = 0,   /* exponential byte gaps with mean `rate` */
-    HP_MODE_SIZES = 1,   /* per-size-bucket probabilities (heapprof) */
-    HP_MODE_ALL = 2,     /* every allocation */
-} hp_mode_t;
-
-/* Allocator domains, as written in ALLOC records. */
-typedef enum {
-    HP_DOMAIN_RAW = 0,
-    HP_DOMAIN_MEM = 1,
-    HP_DOMAIN_OBJ = 2,
-    HP_DOMAIN_NUMPY = 3,
-} hp_domain_t;
-
-#define HP_MAX_BUCKETS 64
-#define HP_MAX_FRAMES_LIMIT 4096
 
 #endif /* HP_COMMON_H */

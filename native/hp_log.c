@@ -270,7 +270,7 @@ static size_t encode_header(uint8_t *p, const hp_log_settings_t *s, uint64_t sta
     n += hp_put_varint(body + n, s->seed);
     n += hp_put_varint(body + n, start_ns);
     n += hp_put_varint(body + n, wall_ns);
-    memcpy(p, "HPNBLOG\0", 8);
+    memcpy(p, HP_FORMAT_MAGIC, HP_FORMAT_MAGIC_LEN);
     p[8] = HP_FORMAT_MAJOR & 0xff;
     p[9] = HP_FORMAT_MAJOR >> 8;
     p[10] = HP_FORMAT_MINOR & 0xff;
@@ -365,16 +365,14 @@ int hp_log_close(const hp_counters_t *c) {
         statm_fd = -1;
     }
     hp_log_lock();
-    uint8_t *p = hp_log_reserve_unlocked(1 + 9 * HP_MAX_VARINT);
+    uint8_t *p = hp_log_reserve_unlocked(1 + (1 + HP_N_COUNTERS) * HP_MAX_VARINT);
     if (p != NULL) {
         size_t n = 0;
         p[n++] = HP_TAG_TRAILER;
         n += hp_put_varint(p + n, hp_log_dt_unlocked());
-        const uint64_t values[8] = {c->allocs_seen, c->bytes_seen, c->samples, c->frees_recorded,
-                                    c->dropped, c->stacks, c->frames, c->truncated_stacks};
-        for (int i = 0; i < 8; i++) {
-            n += hp_put_varint(p + n, values[i]);
-        }
+#define HP_PUT_COUNTER(name, what) n += hp_put_varint(p + n, c->name);
+        HP_TRAILER_COUNTERS(HP_PUT_COUNTER)
+#undef HP_PUT_COUNTER
         hp_log_commit_unlocked(n);
     }
     int rc = hp_log_flush_unlocked();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The log writer: an append-only file in the format of docs/format.md, a buffer in front of it,
+/* The log writer: an append-only file in the format of docs/log-format.md (hp_format.h), a buffer in front of it,
  * and a flush thread that writes the buffer at least every 100 ms and records the process RSS
  * every 10 ms, so another thread or process can follow the file while it grows.
  *
@@ -15,35 +15,13 @@
 #include <stdint.h>
 
 #include "hp_common.h"
+#include "hp_format.h"
 
-#define HP_FORMAT_MAJOR 1
-#define HP_FORMAT_MINOR 0
-
-enum {
-    HP_TAG_STRING = 0x01,
-    HP_TAG_FRAME = 0x02,
-    HP_TAG_STACK = 0x03,
-    HP_TAG_THREAD = 0x04,
-    HP_TAG_ALLOC = 0x10,
-    HP_TAG_FREE = 0x11,
-    HP_TAG_RSS = 0x12,
-    HP_TAG_MARKER = 0x13,
-    HP_TAG_META = 0x14,
-    HP_TAG_TRAILER = 0x7F,
-};
-
-#define HP_MAX_VARINT 10
-#define HP_MAX_STRING (1u << 20)
-
+/* The TRAILER's counters (hp_format.h says what each counts, and their order in the file). */
 typedef struct {
-    uint64_t allocs_seen;      /* allocations the hooks saw (all, sampled or not) */
-    uint64_t bytes_seen;       /* their bytes */
-    uint64_t samples;          /* ALLOC records written */
-    uint64_t frees_recorded;   /* FREE records written */
-    uint64_t dropped;          /* sampled events lost (our allocation failed, writer off) */
-    uint64_t stacks;           /* distinct stacks */
-    uint64_t frames;           /* distinct frames */
-    uint64_t truncated_stacks; /* stacks cut at max_frames */
+#define HP_COUNTER_FIELD(name, what) uint64_t name;
+    HP_TRAILER_COUNTERS(HP_COUNTER_FIELD)
+#undef HP_COUNTER_FIELD
 } hp_counters_t;
 
 typedef struct {
@@ -90,17 +68,6 @@ uint64_t hp_log_dt_unlocked(void);
 
 /* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
 int hp_log_flush_unlocked(void);
-
-/* Encodes v as a varint at p; returns the bytes written (1..10). */
-static inline size_t hp_put_varint(uint8_t *p, uint64_t v) {
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 /* Writes a record with a byte-string payload (STRING, MARKER, META helpers). Hook-safe. */
 int hp_log_string_unlocked(uint32_t id, const char *text, size_t len);

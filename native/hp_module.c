@@ -8,6 +8,7 @@
 
 #include <errno.h>
 
+#include "hp_format.h"
 #include "hp_hooks.h"
 #include "hp_numpy.h"
 
@@ -245,6 +246,44 @@ static PyMethodDef native_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* heapprof_nb._native.FORMAT: every fact of hp_format.h, for the Python side (heapprof_nb._format)
+ * and for the test that checks the reference decoder against it. */
+static PyObject *format_description(void) {
+#define HP_COUNTER_NAME(name, what) #name,
+    static const char *const trailer[] = {HP_TRAILER_COUNTERS(HP_COUNTER_NAME)};
+#undef HP_COUNTER_NAME
+    PyObject *fields = PyTuple_New(HP_N_COUNTERS);
+    if (fields == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < HP_N_COUNTERS; i++) {
+        PyObject *name = PyUnicode_FromString(trailer[i]);
+        if (name == NULL) {
+            Py_DECREF(fields);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(fields, i, name);
+    }
+    return Py_BuildValue(
+        "{s:y#,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:i,s:N,"
+        "s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},"
+        "s:{s:i,s:i,s:i},s:{s:i,s:i,s:i,s:i},s:{s:i,s:i,s:i}}",
+        "magic", HP_FORMAT_MAGIC, (Py_ssize_t)HP_FORMAT_MAGIC_LEN, "major", HP_FORMAT_MAJOR,
+        "minor", HP_FORMAT_MINOR, "header_fixed", HP_HEADER_FIXED,
+        "max_header_body", HP_MAX_HEADER_BODY, "max_string", HP_MAX_STRING,
+        "max_meta_value", HP_MAX_META_VALUE, "max_buckets", HP_MAX_BUCKETS,
+        "max_frames", HP_MAX_FRAMES_LIMIT, "max_varint", HP_MAX_VARINT,
+        "trailer_fields", fields,
+        "tags", "STRING", HP_TAG_STRING, "FRAME", HP_TAG_FRAME, "STACK", HP_TAG_STACK,
+        "THREAD", HP_TAG_THREAD, "ALLOC", HP_TAG_ALLOC, "FREE", HP_TAG_FREE, "RSS", HP_TAG_RSS,
+        "MARKER", HP_TAG_MARKER, "META", HP_TAG_META, "TRAILER", HP_TAG_TRAILER,
+        "modes", "BYTES", HP_MODE_BYTES, "SIZES", HP_MODE_SIZES, "ALL", HP_MODE_ALL,
+        "domains", "RAW", HP_DOMAIN_RAW, "MEM", HP_DOMAIN_MEM, "OBJ", HP_DOMAIN_OBJ,
+        "NUMPY", HP_DOMAIN_NUMPY,
+        "markers", "USER", HP_MARKER_USER, "CELL_START", HP_MARKER_CELL_START,
+        "CELL_END", HP_MARKER_CELL_END);
+}
+
 static int native_exec(PyObject *m) {
     if (hp_hooks_init() != HP_OK) {
         PyErr_SetString(PyExc_RuntimeError, "heapprof_nb: could not register fork handlers");
@@ -257,7 +296,10 @@ static int native_exec(PyObject *m) {
         PyModule_AddIntConstant(m, "STATS_BUCKETS", HP_STATS_BUCKETS) < 0) {
         return -1;
     }
-    return 0;
+    PyObject *format = format_description();
+    int rc = format == NULL ? -1 : PyModule_AddObjectRef(m, "FORMAT", format);
+    Py_XDECREF(format);
+    return rc;
 }
 
 static PyModuleDef_Slot native_slots[] = {

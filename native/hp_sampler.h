@@ -10,7 +10,7 @@
  * and weighting each sample by s/p bytes (1/p objects) makes every sum an unbiased estimate of the
  * true sum. Its variance for a set of live blocks is sum(s^2 (1-p)/p), about R*B for B bytes of
  * small blocks: one sigma is sqrt(R/B) relative, e.g. 2.5% of 100 MB at R = 64 KiB. The weight is
- * applied per sample by the readers (docs/format.md, Weights), never after aggregation.
+ * applied per sample by the readers (docs/log-format.md, Weights), never after aggregation.
  *
  * Per-size probabilities (HP_MODE_SIZES, heapprof): an allocation falls in the bucket of the
  * largest threshold <= s and is sampled with that bucket's probability p; weight s/p. Instead of a

@@ -48,6 +48,8 @@ def run_python(code: str, *, timeout: float = 120, env: dict[str, str] | None = 
                cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (a crash there is a failed test, not a dead runner)."""
     full_env = dict(os.environ)
+    # The child imports the tests' own modules too (reference_decoder, logbuilder).
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],

@@ -1,7 +1,7 @@
-"""Hand-build heapprof_nb event logs (docs/format.md, format 1.0) for tests.
+"""Hand-build heapprof_nb event logs (docs/log-format.md, format 1.0) for tests.
 
 This is a test oracle: it encodes the format again from the page, sharing no code with
-``heapprof_nb/reader.py``. Besides the bytes it keeps what a correct reader must find:
+``tests/reference_decoder.py``. Besides the bytes it keeps what a correct reader must find:
 
 - ``expected_events``: the events in the reader's tuple form (``RawLog.event``), each with the
   index of the record it came from (``expected_event_records``);

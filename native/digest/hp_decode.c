@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The log decoder: header and records of docs/format.md, every length and count checked before
- * use. A record is decoded in two steps, as heapprof_nb/reader.py does: its fields are read
+/* The log decoder: header and records of docs/log-format.md, every length and count checked before
+ * use. A record is decoded in two steps, as tests/reference_decoder.py does: its fields are read
  * (running out of bytes anywhere means "incomplete", HP_DEC_MORE), then they are validated
  * (ids, limits, clock overflow, UTF-8 in strict mode), so the C digest and the reference reader agree on which
  * prefix of a damaged file is good. The state is only advanced once a record is whole and valid. */
@@ -125,7 +125,7 @@ static int header_var(const uint8_t *buf, const uint8_t **p, const uint8_t *end,
 
 int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_error_t *err) {
     size_t k = len < 8 ? len : 8;
-    if (memcmp(buf, HP_DEC_MAGIC, k) != 0) {
+    if (memcmp(buf, HP_FORMAT_MAGIC, k) != 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, 0,
                            "not a heapprof_nb log: bad magic (expected \"HPNBLOG\\0\")");
     }
@@ -134,29 +134,29 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
     }
     memset(h, 0, sizeof *h);
     h->major = (uint16_t)(buf[8] | (buf[9] << 8));
-    if (h->major != HP_DEC_MAJOR) {
+    if (h->major != HP_FORMAT_MAJOR) {
         return hp_dec_fail(err, HP_DEC_EVERSION, 8,
                            "unsupported log format: major version %u; this reader supports "
                            "major version %d",
-                           (unsigned)h->major, HP_DEC_MAJOR);
+                           (unsigned)h->major, HP_FORMAT_MAJOR);
     }
-    if (len < HP_DEC_HEADER_FIXED) {
+    if (len < HP_HEADER_FIXED) {
         return HP_DEC_MORE;
     }
     h->minor = (uint16_t)(buf[10] | (buf[11] << 8));
     uint32_t hlen = (uint32_t)buf[12] | ((uint32_t)buf[13] << 8) | ((uint32_t)buf[14] << 16) |
                     ((uint32_t)buf[15] << 24);
-    if (hlen > HP_DEC_MAX_HEADER_BODY) {
+    if (hlen > HP_MAX_HEADER_BODY) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, 12,
                            "header_length %u exceeds the limit of %u (header)", hlen,
-                           HP_DEC_MAX_HEADER_BODY);
+                           HP_MAX_HEADER_BODY);
     }
-    size_t total = HP_DEC_HEADER_FIXED + (size_t)hlen;
+    size_t total = HP_HEADER_FIXED + (size_t)hlen;
     if (len < total) {
         return HP_DEC_MORE;
     }
     h->header_size = total;
-    const uint8_t *p = buf + HP_DEC_HEADER_FIXED;
+    const uint8_t *p = buf + HP_HEADER_FIXED;
     const uint8_t *end = buf + total;
     int rc;
 #define HVAR(dst, what)                                          \
@@ -205,10 +205,10 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
     at = p;
     uint64_t nb;
     HVAR(nb, "n_buckets");
-    if (nb > HP_DEC_MAX_BUCKETS) {
+    if (nb > HP_MAX_BUCKETS) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "n_buckets %llu exceeds the limit of %d (header)",
-                           (unsigned long long)nb, HP_DEC_MAX_BUCKETS);
+                           (unsigned long long)nb, HP_MAX_BUCKETS);
     }
     if (h->mode == 1 && nb == 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
@@ -248,10 +248,10 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
     }
     at = p;
     HVAR(h->max_frames, "max_frames");
-    if (h->max_frames < 1 || h->max_frames > HP_DEC_MAX_FRAMES) {
+    if (h->max_frames < 1 || h->max_frames > HP_MAX_FRAMES_LIMIT) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "max_frames %llu not in 1..%u (header)",
-                           (unsigned long long)h->max_frames, HP_DEC_MAX_FRAMES);
+                           (unsigned long long)h->max_frames, HP_MAX_FRAMES_LIMIT);
     }
     HVAR(h->seed, "seed");
     HVAR(h->start_ns, "start_ns");
@@ -320,7 +320,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
     int tag = *p++;
     rec->tag = tag;
     switch (tag) {
-    case HP_DEC_ALLOC: {
+    case HP_TAG_ALLOC: {
         VAR(rec->dt);
         if (p >= end) {
             return HP_DEC_MORE;
@@ -332,7 +332,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         VAR(rec->stack_id);
         VAR(rec->size);
         VAR(rec->address);
-        if (rec->domain > HP_DEC_MAX_DOMAIN) {
+        if (rec->domain > HP_MAX_DOMAIN) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, base + 1, "ALLOC with unknown domain %u",
                                (unsigned)rec->domain);
         }
@@ -350,13 +350,13 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         st->time_ns = rec->time_ns;
         break;
     }
-    case HP_DEC_FREE:
+    case HP_TAG_FREE:
         VAR(rec->dt);
         VAR(rec->address);
         ADVANCE_TIME();
         st->time_ns = rec->time_ns;
         break;
-    case HP_DEC_STACK: {
+    case HP_TAG_STACK: {
         VAR(rec->id);
         const uint8_t *depth_at = p;
         VAR(rec->depth);
@@ -388,7 +388,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         st->n_stacks = rec->id;
         break;
     }
-    case HP_DEC_FRAME: {
+    case HP_TAG_FRAME: {
         VAR(rec->id);
         const uint8_t *file_at = p;
         VAR(rec->filename_id);
@@ -414,7 +414,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         st->n_frames = rec->id;
         break;
     }
-    case HP_DEC_STRING: {
+    case HP_TAG_STRING: {
         VAR(rec->id);
         const uint8_t *len_at = p;
         VAR(rec->text_len);
@@ -424,10 +424,10 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
                                (unsigned long long)rec->id,
                                (unsigned long long)(st->n_strings + 1));
         }
-        if (rec->text_len > HP_DEC_MAX_STRING) {
+        if (rec->text_len > HP_MAX_STRING) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
                                "STRING of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_DEC_MAX_STRING);
+                               (unsigned long long)rec->text_len, HP_MAX_STRING);
         }
         if ((uint64_t)(end - p) < rec->text_len) {
             return HP_DEC_MORE;
@@ -440,13 +440,13 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         st->n_strings = rec->id;
         break;
     }
-    case HP_DEC_RSS:
+    case HP_TAG_RSS:
         VAR(rec->dt);
         VAR(rec->size);
         ADVANCE_TIME();
         st->time_ns = rec->time_ns;
         break;
-    case HP_DEC_THREAD:
+    case HP_TAG_THREAD:
         VAR(rec->id);
         VAR(rec->native_id);
         if (rec->id != st->n_threads + 1) {
@@ -457,15 +457,15 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         }
         st->n_threads = rec->id;
         break;
-    case HP_DEC_MARKER: {
+    case HP_TAG_MARKER: {
         VAR(rec->dt);
         VAR(rec->kind);
         const uint8_t *len_at = p;
         VAR(rec->text_len);
-        if (rec->text_len > HP_DEC_MAX_STRING) {
+        if (rec->text_len > HP_MAX_STRING) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
                                "MARKER label of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_DEC_MAX_STRING);
+                               (unsigned long long)rec->text_len, HP_MAX_STRING);
         }
         if ((uint64_t)(end - p) < rec->text_len) {
             return HP_DEC_MORE;
@@ -479,13 +479,13 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         st->time_ns = rec->time_ns;
         break;
     }
-    case HP_DEC_META: {
+    case HP_TAG_META: {
         const uint8_t *len_at = p;
         VAR(rec->text_len);
-        if (rec->text_len > HP_DEC_MAX_STRING) {
+        if (rec->text_len > HP_MAX_STRING) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
                                "META key of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_DEC_MAX_STRING);
+                               (unsigned long long)rec->text_len, HP_MAX_STRING);
         }
         if ((uint64_t)(end - p) < rec->text_len) {
             return HP_DEC_MORE;
@@ -494,10 +494,10 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         p += rec->text_len;
         len_at = p;
         VAR(rec->value_len);
-        if (rec->value_len > HP_DEC_MAX_META_VALUE) {
+        if (rec->value_len > HP_MAX_META_VALUE) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
                                "META value of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->value_len, HP_DEC_MAX_META_VALUE);
+                               (unsigned long long)rec->value_len, HP_MAX_META_VALUE);
         }
         if ((uint64_t)(end - p) < rec->value_len) {
             return HP_DEC_MORE;
@@ -512,9 +512,9 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         p += rec->value_len;
         break;
     }
-    case HP_DEC_TRAILER:
+    case HP_TAG_TRAILER:
         VAR(rec->dt);
-        for (int i = 0; i < HP_DEC_N_COUNTERS; i++) {
+        for (int i = 0; i < HP_N_COUNTERS; i++) {
             VAR(rec->counters[i]);
         }
         ADVANCE_TIME();

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* A bounds-checked decoder of the heapprof_nb event log (docs/format.md, format 1.x), shared by
+/* A bounds-checked decoder of the heapprof_nb event log (docs/log-format.md, format 1.x), shared by
  * the digest and its re-scan queries.
  *
  * Nothing read from a file is trusted: every varint, count and length is checked against the
- * bytes available and against the limits of format.md before it is used, and an incomplete record
+ * bytes available and against the limits of log-format.md before it is used, and an incomplete record
  * is told apart from a malformed one, so a log that is still being written (or was cut by a kill)
- * decodes up to its last complete record. Where format.md leaves room the decoder takes the same
- * decisions as heapprof_nb/reader.py, the pure-Python reference (see its module docstring): dense
+ * decodes up to its last complete record. Where log-format.md leaves room the decoder takes the same
+ * decisions as tests/reference_decoder.py, the pure-Python reference (see its module docstring): dense
  * ids from 1, reference 0 means "none" except for a frame inside a STACK, MARKER labels and META
  * keys are limited like STRING text, META values to 16 MiB, nothing may follow the TRAILER.
  * Text that is not valid UTF-8 is accepted (readers replace it with U+FFFD: the writer cuts text
@@ -19,30 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HP_DEC_MAGIC "HPNBLOG\0"
-#define HP_DEC_MAJOR 1
-#define HP_DEC_HEADER_FIXED 16u
-#define HP_DEC_MAX_HEADER_BODY 65536u
-#define HP_DEC_MAX_STRING (1u << 20)
-#define HP_DEC_MAX_META_VALUE (16u << 20)
-#define HP_DEC_MAX_BUCKETS 64
-#define HP_DEC_MAX_FRAMES 4096u
-#define HP_DEC_MAX_DOMAIN 3
-#define HP_DEC_N_COUNTERS 8
-
-/* Record tags (format.md "Records"). */
-enum {
-    HP_DEC_STRING = 0x01,
-    HP_DEC_FRAME = 0x02,
-    HP_DEC_STACK = 0x03,
-    HP_DEC_THREAD = 0x04,
-    HP_DEC_ALLOC = 0x10,
-    HP_DEC_FREE = 0x11,
-    HP_DEC_RSS = 0x12,
-    HP_DEC_MARKER = 0x13,
-    HP_DEC_META = 0x14,
-    HP_DEC_TRAILER = 0x7F,
-};
+/* The magic, versions, tags, limits and trailer counters: the writer's own definitions. */
+#include "../hp_format.h"
 
 /* Results of the decoding functions. HP_DEC_MORE is not an error: the bytes given end inside
  * the header or record, which may still arrive. The negative codes are shared with hp_digest. */
@@ -50,7 +28,7 @@ typedef enum {
     HP_DEC_OK = 0,
     HP_DEC_MORE = 1,
     HP_DEC_ENOMEM = -1,     /* an allocation failed (hp_digest only) */
-    HP_DEC_EFORMAT = -2,    /* the bytes break format.md; the error says where and why */
+    HP_DEC_EFORMAT = -2,    /* the bytes break log-format.md; the error says where and why */
     HP_DEC_EVERSION = -3,   /* a major version this decoder does not know */
     HP_DEC_EIO = -4,        /* reading the file failed (hp_digest only; errno in the error) */
     HP_DEC_ELIMIT = -5,     /* an implementation limit (over 2**32 stacks, ...) */
@@ -75,8 +53,8 @@ typedef struct {
     uint64_t mode;               /* 0 bytes, 1 per-size buckets, 2 every allocation */
     uint64_t rate;
     uint32_t n_buckets;
-    uint64_t thresholds[HP_DEC_MAX_BUCKETS];
-    double probabilities[HP_DEC_MAX_BUCKETS];
+    uint64_t thresholds[HP_MAX_BUCKETS];
+    double probabilities[HP_MAX_BUCKETS];
     uint64_t max_frames;
     uint64_t seed;
     uint64_t start_ns;
@@ -119,7 +97,7 @@ typedef struct {
     uint64_t text_len;
     const uint8_t *value;    /* META value */
     uint64_t value_len;
-    uint64_t counters[HP_DEC_N_COUNTERS]; /* TRAILER */
+    uint64_t counters[HP_N_COUNTERS]; /* TRAILER */
 } hp_dec_record_t;
 
 /* Decodes the header at the start of buf[0..len). Returns HP_DEC_OK (then *h is filled and

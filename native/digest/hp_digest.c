@@ -134,7 +134,7 @@ struct hp_digest {
     size_t n_markers, markers_cap;
     meta_t *meta;
     size_t n_meta, meta_cap;
-    uint64_t frame_tmp[HP_DEC_MAX_FRAMES];
+    uint64_t frame_tmp[HP_MAX_FRAMES_LIMIT];
 
     /* Live set and totals. */
     livemap_t live;
@@ -163,7 +163,7 @@ struct hp_digest {
     size_t n_big, big_cap;
 
     uint64_t allocs, frees, unmatched, reused;
-    uint64_t trailer[HP_DEC_N_COUNTERS];
+    uint64_t trailer[HP_N_COUNTERS];
 
     wcache_t wc[WC_SIZE];
 };
@@ -373,7 +373,7 @@ static void live_delete(livemap_t *m, live_t *e) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Weights (format.md "Weights"), exactly as heapprof_nb/reader.py computes them. */
+/* Weights (log-format.md "Weights"), exactly as tests/reference_decoder.py computes them. */
 
 static void weigh_raw(const hp_dec_header_t *h, uint64_t s, double *w, double *o, double *v) {
     double ds = (double)s;
@@ -851,12 +851,12 @@ static int on_free(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err
 static int strict_check(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) {
     int found;
     (void)live_probe(&d->live, r->address, &found);
-    if (r->tag == HP_DEC_ALLOC && found) {
+    if (r->tag == HP_TAG_ALLOC && found) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, d->st.offset,
                            "ALLOC of address %#llx that is still live",
                            (unsigned long long)r->address);
     }
-    if (r->tag == HP_DEC_FREE && !found) {
+    if (r->tag == HP_TAG_FREE && !found) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, d->st.offset,
                            "FREE of address %#llx that is not live",
                            (unsigned long long)r->address);
@@ -867,27 +867,27 @@ static int strict_check(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t
 static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) {
     int rc;
     switch (r->tag) {
-    case HP_DEC_ALLOC:
+    case HP_TAG_ALLOC:
         if ((d->opt.strict && (rc = strict_check(d, r, err)) != 0) ||
             (rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
         return on_alloc(d, r, err);
-    case HP_DEC_FREE:
+    case HP_TAG_FREE:
         if ((d->opt.strict && (rc = strict_check(d, r, err)) != 0) ||
             (rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
         return on_free(d, r, err);
-    case HP_DEC_RSS:
+    case HP_TAG_RSS:
         if ((rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
         d->last_rss = (double)r->size;
         return HP_DEC_OK;
-    case HP_DEC_STRING:
+    case HP_TAG_STRING:
         return add_string(d, r->id, r->text, r->text_len) ? oom(err) : HP_DEC_OK;
-    case HP_DEC_FRAME:
+    case HP_TAG_FRAME:
         if (r->id >= SIZE_MAX / sizeof(frame_t) || GROW(d->frames, d->frame_cap, r->id + 1, 1)) {
             return oom(err);
         }
@@ -895,12 +895,12 @@ static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) 
         d->frames[r->id].func = r->function_id;
         d->frames[r->id].line = r->line;
         return HP_DEC_OK;
-    case HP_DEC_STACK:
+    case HP_TAG_STACK:
         hp_dec_stack_frames(r, d->frame_tmp);
         return add_stack(d, r->id, d->frame_tmp, r->depth, err);
-    case HP_DEC_THREAD:
+    case HP_TAG_THREAD:
         return HP_DEC_OK;
-    case HP_DEC_MARKER: {
+    case HP_TAG_MARKER: {
         if ((rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
@@ -917,7 +917,7 @@ static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) 
         d->n_markers++;
         return HP_DEC_OK;
     }
-    case HP_DEC_META: {
+    case HP_TAG_META: {
         if (GROW(d->meta, d->meta_cap, d->n_meta + 1, 0)) {
             return oom(err);
         }
@@ -931,7 +931,7 @@ static int apply(hp_digest_t *d, const hp_dec_record_t *r, hp_dec_error_t *err) 
         d->n_meta++;
         return HP_DEC_OK;
     }
-    case HP_DEC_TRAILER:
+    case HP_TAG_TRAILER:
         if ((rc = advance(d, r->time_ns, err)) != 0) {
             return rc;
         }
@@ -981,7 +981,7 @@ static inline int fast_event(hp_dec_state_t *st, const uint8_t *buf, hp_dec_reco
     if (st->done) {
         return 0;
     }
-    if (buf[0] == HP_DEC_ALLOC) {
+    if (buf[0] == HP_TAG_ALLOC) {
         if (!fast_varint(&p, &r->dt)) {
             return 0;
         }
@@ -990,12 +990,12 @@ static inline int fast_event(hp_dec_state_t *st, const uint8_t *buf, hp_dec_reco
             !fast_varint(&p, &r->size) || !fast_varint(&p, &r->address)) {
             return 0;
         }
-        if (r->domain > HP_DEC_MAX_DOMAIN || r->thread > st->n_threads ||
+        if (r->domain > HP_MAX_DOMAIN || r->thread > st->n_threads ||
             r->stack_id > st->n_stacks) {
             return 0;
         }
     }
-    else if (buf[0] == HP_DEC_FREE) {
+    else if (buf[0] == HP_TAG_FREE) {
         if (!fast_varint(&p, &r->dt) || !fast_varint(&p, &r->address)) {
             return 0;
         }
@@ -1046,7 +1046,7 @@ static int fast_batch(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *po
         }
         if (d->index_on) {
             for (int i = 0; i < nb; i++) {
-                if (recs[i].tag == HP_DEC_FREE) {
+                if (recs[i].tag == HP_TAG_FREE) {
                     const live_t *e = &d->live.slots[addr_slot(recs[i].address, d->live.mask)];
                     if (e->used && e->addr == recs[i].address) {
                         __builtin_prefetch(&d->index[e->aux], 1);
@@ -1061,7 +1061,7 @@ static int fast_batch(hp_digest_t *d, const uint8_t *buf, size_t len, size_t *po
                 rc = advance(d, r->time_ns, err);
             }
             if (rc == HP_DEC_OK) {
-                rc = r->tag == HP_DEC_ALLOC ? on_alloc(d, r, err) : on_free(d, r, err);
+                rc = r->tag == HP_TAG_ALLOC ? on_alloc(d, r, err) : on_free(d, r, err);
             }
             if (rc != HP_DEC_OK) {
                 err->offset = offs[i];
@@ -1668,11 +1668,11 @@ static int window_rescan(const hp_digest_t *d, uint64_t t0, uint64_t t1, int liv
             }
             r.start += n;
             switch (rec.tag) {
-            case HP_DEC_ALLOC:
-            case HP_DEC_FREE:
-            case HP_DEC_RSS:
-            case HP_DEC_MARKER:
-            case HP_DEC_TRAILER:
+            case HP_TAG_ALLOC:
+            case HP_TAG_FREE:
+            case HP_TAG_RSS:
+            case HP_TAG_MARKER:
+            case HP_TAG_TRAILER:
                 if (rec.time_ns > t1) {
                     stop = 1;
                     continue;
@@ -1683,7 +1683,7 @@ static int window_rescan(const hp_digest_t *d, uint64_t t0, uint64_t t1, int liv
             }
             int found;
             double w, o, v;
-            if (rec.tag == HP_DEC_ALLOC) {
+            if (rec.tag == HP_TAG_ALLOC) {
                 if (rec.stack_id >= n_slots) {
                     rc = hp_dec_fail(err, HP_DEC_EFORMAT, st.offset,
                                      "the log changed since it was digested");
@@ -1707,7 +1707,7 @@ static int window_rescan(const hp_digest_t *d, uint64_t t0, uint64_t t1, int liv
                 e->stack = (uint32_t)rec.stack_id;
                 e->aux = rec.time_ns;
             }
-            else if (rec.tag == HP_DEC_FREE) {
+            else if (rec.tag == HP_TAG_FREE) {
                 live_t *e = live_probe(&lm, rec.address, &found);
                 if (found) {
                     weigh(&d->h, wc, e->size, &w, &o, &v);
@@ -1834,7 +1834,7 @@ uint8_t *hp_digest_dump(const hp_digest_t *d, size_t *len, hp_dec_error_t *err) 
     put_u64(&b, d->st.time_ns);
     put_u64(&b, d->st.n_threads);
     put_u32(&b, (uint32_t)d->complete);
-    for (int i = 0; i < HP_DEC_N_COUNTERS; i++) {
+    for (int i = 0; i < HP_N_COUNTERS; i++) {
         put_u64(&b, d->trailer[i]);
     }
     put_u64(&b, d->allocs);
@@ -2029,7 +2029,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         return NULL;
     }
     uint64_t hlen;
-    const uint8_t *hb = get_blob(&r, HP_DEC_HEADER_FIXED + HP_DEC_MAX_HEADER_BODY, &hlen);
+    const uint8_t *hb = get_blob(&r, HP_HEADER_FIXED + HP_MAX_HEADER_BODY, &hlen);
     CHECK(hb != NULL, "bad header");
     hp_dec_error_t herr;
     CHECK(hp_dec_header(hb, (size_t)hlen, &d->h, &herr) == HP_DEC_OK &&
@@ -2052,7 +2052,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
     CHECK(complete <= 1 && d->st.offset >= hlen, "bad state");
     d->complete = (int)complete;
     d->st.done = d->complete;
-    for (int i = 0; i < HP_DEC_N_COUNTERS; i++) {
+    for (int i = 0; i < HP_N_COUNTERS; i++) {
         d->trailer[i] = get_u64(&r);
     }
     d->allocs = get_u64(&r);
@@ -2065,7 +2065,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
     CHECK(1, "");
     for (uint64_t i = 1; i <= n; i++) {
         uint64_t sl;
-        const uint8_t *s = get_blob(&r, HP_DEC_MAX_STRING, &sl);
+        const uint8_t *s = get_blob(&r, HP_MAX_STRING, &sl);
         CHECK(s != NULL, "bad string");
         if (add_string(d, i, s, sl)) {
             goto nomem;
@@ -2110,7 +2110,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         marker_t *m = &d->markers[i];
         m->time = get_u64(&r);
         m->kind = get_u64(&r);
-        const uint8_t *s = get_blob(&r, HP_DEC_MAX_STRING, &m->len);
+        const uint8_t *s = get_blob(&r, HP_MAX_STRING, &m->len);
         CHECK(s != NULL && m->time >= prev_t &&
                   m->time <= d->st.time_ns,
               "bad marker");
@@ -2127,12 +2127,12 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
     }
     for (uint64_t i = 0; i < n; i++) {
         meta_t *m = &d->meta[i];
-        const uint8_t *k = get_blob(&r, HP_DEC_MAX_STRING, &m->klen);
+        const uint8_t *k = get_blob(&r, HP_MAX_STRING, &m->klen);
         CHECK(k != NULL, "bad meta");
         if (add_text(d, k, m->klen, &m->koff)) {
             goto nomem;
         }
-        const uint8_t *v = get_blob(&r, HP_DEC_MAX_META_VALUE, &m->vlen);
+        const uint8_t *v = get_blob(&r, HP_MAX_META_VALUE, &m->vlen);
         CHECK(v != NULL, "bad meta");
         if (add_text(d, v, m->vlen, &m->voff)) {
             goto nomem;

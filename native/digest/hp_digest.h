@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The digest: one pass over an event log (docs/format.md) that turns it into memory over time.
+/* The digest: one pass over an event log (docs/log-format.md) that turns it into memory over time.
  *
  * Fed with the log's bytes in any slices (a log that is still growing is fed again as it grows),
  * it keeps:
@@ -27,7 +27,7 @@
  * start_ns; the state at time t includes every record with time <= t, and bucket i covers
  * (i*W, (i+1)*W] (time 0 belongs to bucket 0).
  *
- * Anomalies, as heapprof_nb/reader.py counts them: a FREE of an address that is not live is
+ * Anomalies, as tests/reference_decoder.py counts them: a FREE of an address that is not live is
  * counted and ignored; an ALLOC of an address that is still live counts as the free of the older
  * block at that moment. In strict mode both are format errors.
  *
@@ -111,7 +111,7 @@ typedef struct {
     double live_bytes, live_objects, live_variance;
     uint64_t index_bytes;     /* memory of the interval index */
     uint64_t memory_bytes;    /* approximate memory of the whole digest */
-    uint64_t trailer[HP_DEC_N_COUNTERS];
+    uint64_t trailer[HP_N_COUNTERS];
 } hp_digest_info_t;
 
 void hp_digest_info(const hp_digest_t *d, hp_digest_info_t *info);

@@ -588,8 +588,8 @@ static PyObject *Digester_trailer(DigesterObject *self, PyObject *unused) {
     if (!in.complete) {
         Py_RETURN_NONE;
     }
-    PyObject *t = PyTuple_New(HP_DEC_N_COUNTERS);
-    for (int i = 0; t != NULL && i < HP_DEC_N_COUNTERS; i++) {
+    PyObject *t = PyTuple_New(HP_N_COUNTERS);
+    for (int i = 0; t != NULL && i < HP_N_COUNTERS; i++) {
         PyObject *v = PyLong_FromUnsignedLongLong((unsigned long long)in.trailer[i]);
         if (v == NULL) {
             Py_CLEAR(t);

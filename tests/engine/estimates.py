@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from heapprof_nb.reader import RawLog, read_log, weight
+from reference_decoder import RawLog, read_log, weight
 
 
 def live_at_end(log: RawLog) -> list[int]:

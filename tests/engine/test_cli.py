@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from heapprof_nb._units import parse_bytes
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 SCRIPT = """
 import sys

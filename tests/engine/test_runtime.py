@@ -13,7 +13,7 @@ import pytest
 
 import heapprof_nb
 from heapprof_nb.errors import ProfileFormatError
-from heapprof_nb.reader import LogFollower, read_log
+from reference_decoder import LogFollower, read_log
 
 from .estimates import live_at_end, live_bytes_by_line
 
@@ -97,7 +97,7 @@ def test_numpy_imported_during_profiling(python_subprocess, tmp_path: Path) -> N
         import numpy as np
         a = np.zeros(250_000)
         heapprof_nb.stop()
-        from heapprof_nb.reader import read_log
+        from reference_decoder import read_log
         log = read_log({str(path)!r})
         print(sum(log.size[i] for i in range(len(log.kind)) if log.kind[i] == 0 and log.domain[i] == 3 and log.ref[i] == -1))
     """)
@@ -257,7 +257,7 @@ def test_fork_child_stops_parent_continues(python_subprocess, tmp_path: Path) ->
     child_path = tmp_path / "child.hpnb"
     result = python_subprocess(f"""
         import os, sys, heapprof_nb
-        from heapprof_nb.reader import read_log
+        from reference_decoder import read_log
         heapprof_nb.start({str(path)!r}, rate=1)
         before = [bytes(1111) for _ in range(100)]
         pid = os.fork()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import heapprof_nb
-from heapprof_nb.reader import read_log, weight
+from reference_decoder import read_log, weight
 
 from .estimates import live_at_end, live_bytes_by_line, sampling_sigma
 
@@ -95,7 +95,7 @@ def test_size_bucket_sampling(tmp_path: Path) -> None:
 def test_seed_makes_sampling_repeatable(python_subprocess, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code = """
         import heapprof_nb, sys
-        from heapprof_nb.reader import read_log
+        from reference_decoder import read_log
         heapprof_nb.start(sys.argv[1] if len(sys.argv) > 1 else PATH, rate=8192, seed=99)
         keep = [bytes(700) for _ in range(5000)]
         heapprof_nb.stop()

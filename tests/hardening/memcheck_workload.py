@@ -19,7 +19,7 @@ import threading
 import heapprof_nb
 from heapprof_nb import _api, _digest
 from heapprof_nb.errors import ProfileFormatError
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 
 def churn(n: int) -> list[object]:

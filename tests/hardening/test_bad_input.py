@@ -29,7 +29,6 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 import heapprof_nb  # noqa: E402
-import heapprof_nb.reader  # noqa: E402
 from heapprof_nb import _api  # noqa: E402
 
 ROOT = TESTS_DIR.parent
@@ -218,17 +217,6 @@ ROWS: list[Row] = [
         lambda e: _read(e.newer_minor).complete and "accepted: read (a minor revision adds only "
         "what a 1.0 reader may skip)",
         None, "accepted: read (a minor revision adds only what a 1.0 reader may skip)"),
-    # the reference reader is public too (heapprof_nb.reader.read_log)
-    Row("reader.read_log", "empty file", "read_log('{tmp}/empty.hpnb')",
-        lambda e: heapprof_nb.reader.read_log(e.empty),
-        "ProfileFormatError", "empty file: not a heapprof_nb log (no header)"),
-    Row("reader.read_log", "future version", "read_log(log of format 2.0)",
-        lambda e: heapprof_nb.reader.read_log(e.future),
-        "ProfileFormatError", "unsupported log format: major version 2 (at byte offset 8); this "
-        "reader supports major version 1 (format 1.0 and its minor revisions)"),
-    Row("reader.read_log", "directory", "read_log('{tmp}/a_folder')",
-        lambda e: heapprof_nb.reader.read_log(e.dir),
-        "IsADirectoryError", "[Errno 21] Is a directory: '{tmp}/a_folder'"),
     # the IPython extension
     Row("load_ipython_extension", "wrong type", "load_ipython_extension(None)",
         lambda e: heapprof_nb.load_ipython_extension(None),

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 import heapprof_nb
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 from conftest import run_python
 
@@ -60,7 +60,7 @@ def read_only_disk(tmp_path: Path) -> Iterator[Path]:
 FILL_AND_WATCH = """
 import json, os, time, warnings, heapprof_nb
 from heapprof_nb import _native
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 def syscw():
     with open("/proc/self/io") as f:

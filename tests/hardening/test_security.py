@@ -20,7 +20,7 @@ import pytest
 import heapprof_nb
 from heapprof_nb import _api
 from heapprof_nb.errors import ProfileFormatError
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 from conftest import run_python
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import heapprof_nb
-from heapprof_nb.reader import KIND_ALLOC, KIND_FREE, KIND_MARKER, read_log
+from reference_decoder import KIND_ALLOC, KIND_FREE, KIND_MARKER, read_log
 
 TRIALS = 20
 SEED = 20261122

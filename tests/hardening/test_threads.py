@@ -14,7 +14,7 @@ import pytest
 
 import heapprof_nb
 from engine.estimates import live_at_end, live_bytes_by_line, sampling_sigma
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 
 from conftest import run_python
 
@@ -49,7 +49,7 @@ def test_200_start_stop_cycles_with_8_threads_churning(tmp_path: Path) -> None:
     code = CHURN + f"""
 import faulthandler, json, os, sys, threading, time
 import heapprof_nb
-from heapprof_nb.reader import read_log
+from reference_decoder import read_log
 faulthandler.dump_traceback_later(200, exit=True)   # a deadlock prints every stack, then exits
 stop = threading.Event()
 counter = [0] * 8

@@ -23,7 +23,8 @@ from logbuilder import LogBuilder  # tests/ is on sys.path (tests/conftest.py)
 
 _digest = pytest.importorskip("heapprof_nb._digest")
 
-from heapprof_nb import reader  # noqa: E402
+import reference_decoder as reader  # noqa: E402
+from heapprof_nb._format import encode_varint  # noqa: E402
 from heapprof_nb.digest import CACHE_SUFFIX, Digest, cache_path  # noqa: E402
 from heapprof_nb.errors import ProfileFormatError  # noqa: E402
 from heapprof_nb.model import Frame, Snapshot  # noqa: E402
@@ -32,7 +33,7 @@ from heapprof_nb._profile import History, Profile, Window, read  # noqa: E402
 Digester = _digest.Digester
 
 # ------------------------------------------------------------------------------------------------
-# The oracle: what the log says, as intervals, straight from format.md.
+# The oracle: what the log says, as intervals, straight from log-format.md.
 
 
 class Oracle:
@@ -416,7 +417,7 @@ def test_error_mid_batch_keeps_the_prefix() -> None:
     digest exactly at the failing record, with everything before it digested."""
     clean = big_log_bytes(1000)
     body = clean[len(big_log_bytes(0)) :]
-    data = clean + b"\x11\x05" + reader.encode_varint(0xDEAD0) + body  # an unmatched FREE
+    data = clean + b"\x11\x05" + encode_varint(0xDEAD0) + body  # an unmatched FREE
     with pytest.raises(ProfileFormatError) as ei:
         reader.read_log(data, strict=True)
     at = int(str(ei.value).rsplit("byte offset ", 1)[1].split()[0])
@@ -683,13 +684,13 @@ def big_log_bytes(n_pairs: int, live_every: int = 0) -> bytes:
     if not live_every:
         cycle = bytearray()
         for i in range(1000):
-            a = reader.encode_varint(16 + 16 * i)
+            a = encode_varint(16 + 16 * i)
             cycle += b"\x10\x01\x01\x01" + bytes([1 + i % 2, 40]) + a  # ALLOC dt=1 MEM
             cycle += b"\x11\x01" + a  # FREE dt=1
         return head + bytes(cycle) * (n_pairs // 1000)
     body = bytearray()
     for i in range(n_pairs):
-        a = reader.encode_varint(1 << 20 | 16 * i)
+        a = encode_varint(1 << 20 | 16 * i)
         body += b"\x10\x01\x01\x01" + bytes([1 + i % 2, 40]) + a
         if i % live_every:
             body += b"\x11\x01" + a
@@ -1093,7 +1094,7 @@ def test_decoder_limits() -> None:
 
     b = LogBuilder(mode=2, max_frames=2)
     head = b.to_bytes()
-    v = reader.encode_varint
+    v = encode_varint
     fails(head + b"\x01\x01" + v((1 << 20) + 1), "limit")                 # STRING > 1 MiB
     fails(head + b"\x03\x01\x03", "max_frames")                            # depth > max_frames
     fails(head + b"\x01\x02\x00", "out of order")                          # id gap

@@ -1,5 +1,5 @@
-"""Tests of the reference decoder ``heapprof_nb.reader`` against the hand-built logs of
-``tests/logbuilder.py`` (an independent encoder of docs/format.md)."""
+"""Tests of the reference decoder ``tests/reference_decoder.py`` against the hand-built logs of
+``tests/logbuilder.py`` (an independent encoder of docs/log-format.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ except ImportError:  # e.g. --import-mode=importlib: tests/ is not on sys.path
 from logbuilder import LogBuilder, blob, header_bytes, varint
 
 from heapprof_nb.errors import ProfileFormatError
-from heapprof_nb.reader import (
+from heapprof_nb._format import encode_varint
+from reference_decoder import (
     KIND_ALLOC,
     KIND_FREE,
     KIND_MARKER,
@@ -29,7 +30,6 @@ from heapprof_nb.reader import (
     LogFollower,
     LogHeader,
     RawLog,
-    encode_varint,
     read_log,
     weight,
 )

@@ -1,9 +1,12 @@
-"""Pure-Python reference decoder of the heapprof_nb event log (``docs/format.md``, format 1.x).
+"""Pure-Python reference decoder of the heapprof_nb event log (``docs/log-format.md``, format 1.x).
 
 This module is the executable reading of the format page: every limit there is enforced before
 anything is allocated, and every violation raises :class:`~heapprof_nb.errors.ProfileFormatError`
-with the byte offset where it was found. The C digest is the fast path; this decoder is the one
-the tests and the C code are checked against.
+with the byte offset where it was found. It lives with the tests, not in the package: the C
+decoder and digest (``native/digest/``) are what users run; this independent reading is what the
+tests check them against (``tests/unit/test_cross_decoders.py`` on every log the engine tests
+write). Its constants are its own on purpose, written from the format page;
+``tests/unit/test_format.py`` checks them against the engine's ``native/hp_format.h``.
 
 Entry points:
 
@@ -11,7 +14,7 @@ Entry points:
 - :class:`LogFollower` decodes a log that is still being written, a few records at a time.
 - :func:`weight` turns a sampled allocation's size into estimated bytes and objects.
 
-Decisions this decoder takes where ``format.md`` leaves room (all documented in the report that
+Decisions this decoder takes where ``log-format.md`` leaves room (all documented in the report that
 came with it):
 
 - A file shorter than its header is an error for :func:`read_log`: ``"empty file"`` for 0 bytes,
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO, Iterator, Union
 
-from .errors import ProfileFormatError
+from heapprof_nb.errors import ProfileFormatError
 
 __all__ = [
     "MAGIC",
@@ -64,7 +67,6 @@ __all__ = [
     "LogFollower",
     "read_log",
     "weight",
-    "encode_varint",
 ]
 
 MAGIC = b"HPNBLOG\x00"
@@ -128,17 +130,6 @@ PathOrBytes = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 #: One decoded event, see :meth:`RawLog.events`.
 Event = tuple[Union[int, str], ...]
 
-
-def encode_varint(n: int) -> bytes:
-    """Unsigned LEB128 encoding of ``0 <= n < 2**64`` (the inverse of the decoder's varint)."""
-    if n < 0 or n > _U64_MAX:
-        raise ValueError(f"varint out of range: {n}")
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class _VarintError(Exception):
@@ -904,7 +895,7 @@ def read_log(path_or_bytes: PathOrBytes, *, strict: bool = False) -> RawLog:
     An incomplete final record is not an error: decoding stops before it and the result has
     ``truncated = True`` (as it has when the TRAILER is missing). An empty file or one that ends
     inside the header raises :class:`ProfileFormatError`, as does anything that breaks
-    ``docs/format.md``. ``strict`` also makes a FREE of an address that is not live, and an
+    ``docs/log-format.md``. ``strict`` also makes a FREE of an address that is not live, and an
     ALLOC of an address that still is, and text that is not UTF-8, an error.
     """
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
