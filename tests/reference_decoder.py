@@ -4,8 +4,8 @@ This module is the executable reading of the format page: every limit there is e
 anything is allocated, and every violation raises :class:`~heapprof_nb.errors.ProfileFormatError`
 with the byte offset where it was found. It lives with the tests, not in the package: the C
 decoder and digest (``native/digest/``) are what users run; this independent reading is what the
-tests check them against (``tests/unit/test_cross_decoders.py`` on every log the engine tests
-write). Its constants are its own on purpose, written from the format page;
+tests check them against (``tests/unit/test_cross_decoders.py``, on logs the engine writes in
+every sampling mode and cut short). Its constants are its own on purpose, written from the format page;
 ``tests/unit/test_format.py`` checks them against the engine's ``native/hp_format.h``.
 
 Entry points:
