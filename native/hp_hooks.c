@@ -258,7 +258,7 @@ void hp_hooks_record_alloc(hp_domain_t domain, void *address, uint64_t size) {
 }
 
 /* Removes a live sampled block and writes its FREE; returns 1 and the block if it was live. */
-static int take_live(void *address, hp_live_t *out) {
+int hp_hooks_take_live(void *address, hp_live_t *out) {
     int found = 0;
     hp_log_lock();
     if (atomic_load_explicit(&recording, memory_order_relaxed) &&
@@ -282,12 +282,12 @@ static int take_live(void *address, hp_live_t *out) {
 
 void hp_hooks_record_free(void *address) {
     hp_tls.busy = 1;
-    (void)take_live(address, NULL);
+    (void)hp_hooks_take_live(address, NULL);
     hp_tls.busy = 0;
 }
 
 /* A realloc that failed leaves the old block live: log it again under its old stack. */
-static void restore_live(const hp_live_t *old) {
+void hp_hooks_restore_live(const hp_live_t *old) {
     hp_log_lock();
     if (atomic_load_explicit(&recording, memory_order_relaxed) && hp_log_writable_unlocked() &&
         hp_liveset_add(&s.live, old) == HP_OK) {
@@ -389,10 +389,10 @@ static __attribute__((noinline)) void *tracked_realloc(hook_ctx_t *c, void *ptr,
     /* Out of the live set before the real call: once the block is released another thread may
      * be handed the same address and insert it. */
     hp_live_t old;
-    int was_live = ptr != NULL && hp_liveset_maybe(ptr) && take_live(ptr, &old);
+    int was_live = ptr != NULL && hp_liveset_maybe(ptr) && hp_hooks_take_live(ptr, &old);
     void *p = c->orig.realloc(c->orig.ctx, ptr, size);
     if (p == NULL && was_live) {
-        restore_live(&old);
+        hp_hooks_restore_live(&old);
     }
     hp_tls.busy = 0;
     hp_hooks_after_alloc(c->domain, p, size);

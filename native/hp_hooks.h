@@ -38,6 +38,13 @@ void hp_hooks_record_alloc(hp_domain_t domain, void *address, uint64_t size);
 /* Records the free of `address` if it is a live sampled block. Hook-safe. */
 void hp_hooks_record_free(void *address);
 
+/* For a realloc: takes `address` out of the live set (writing its FREE) before the real call,
+ * which may hand the address to another thread. Returns 1 and the block in *old if it was a live
+ * sampled block. If the realloc then fails the block is still live: give it back with
+ * hp_hooks_restore_live(old), which logs it again under its old stack. Hook-safe. */
+int hp_hooks_take_live(void *address, hp_live_t *old);
+void hp_hooks_restore_live(const hp_live_t *old);
+
 /* After a successful allocation of `size` bytes at `address` by any hooked allocator. */
 static inline void hp_hooks_after_alloc(hp_domain_t domain, void *address, uint64_t size) {
     if (address != NULL && hp_sampler_should_sample(size)) {

@@ -58,11 +58,15 @@ static void *np_realloc(void *ctx, void *ptr, size_t size) {
     if (hp_tls.busy) {
         return orig.realloc(orig.ctx, ptr, size);
     }
-    if (ptr != NULL) {
-        hp_hooks_before_free(ptr);
-    }
+    /* Out of the live set before the real call (another thread may be handed the address), and
+     * back in if the call fails: then the old block is still allocated. */
     hp_tls.busy = 1;
+    hp_live_t old;
+    int was_live = ptr != NULL && hp_liveset_maybe(ptr) && hp_hooks_take_live(ptr, &old);
     void *p = orig.realloc(orig.ctx, ptr, size);
+    if (p == NULL && was_live) {
+        hp_hooks_restore_live(&old);
+    }
     hp_tls.busy = 0;
     stats_or_sample(p, size);
     return p;

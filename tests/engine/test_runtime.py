@@ -87,6 +87,25 @@ def test_numpy_arrays_are_sampled(tmp_path: Path) -> None:
     del arrays
 
 
+def test_numpy_realloc_that_fails_leaves_the_block_live(tmp_path: Path) -> None:
+    """ndarray.resize reallocates through NumPy's handler; when the realloc fails the old data is
+    still allocated, so the profile must still count it (and count it once)."""
+    np = pytest.importorskip("numpy")
+    path = heapprof_nb.start(tmp_path / "np-realloc.hpnb", rate=1)
+    kept = np.ones(100_000)
+    grown = np.ones(50_000)
+    grown.resize(200_000, refcheck=False)  # a realloc that works: the new size is live
+    with pytest.raises(MemoryError):
+        kept.resize(1 << 57, refcheck=False)  # 1 EiB of float64: the realloc fails
+    heapprof_nb.stop()
+    log = read_log(path)
+    numpy_live = sorted(log.size[i] for i in live_at_end(log) if log.domain[i] == 3)
+    assert numpy_live == [800_000, 1_600_000]
+    assert kept.nbytes == 800_000 and grown.nbytes == 1_600_000
+    prof = heapprof_nb.read(path)  # the C digest sees the same live NumPy data
+    assert prof.snapshot_at(prof.duration).total >= 2_400_000
+
+
 def test_numpy_imported_during_profiling(python_subprocess, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("numpy")
     path = tmp_path / "late.hpnb"
