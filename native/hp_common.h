@@ -21,7 +21,6 @@ typedef enum {
     HP_ESTATE = -4,      /* started while running, stopped while stopped */
     HP_EOPEN = -5,       /* the log file could not be created */
     HP_ETHREAD = -6,     /* the flush thread could not be started */
-    HP_ENOTSUP = -7,     /* not available on this build or runtime */
 } hp_error_t;
 
 /* Returns a static, human-readable description of an hp_error_t. */
@@ -33,12 +32,10 @@ const char *hp_strerror(int code);
 /* The hot-path counters live in static TLS: a shared library's default TLS model goes through
  * __tls_get_addr, which costs 2.5x the decrement itself (DESIGN.md, cost floor). */
 #define HP_TLS __thread __attribute__((tls_model("initial-exec")))
-#define HP_EXPORT __attribute__((visibility("default")))
 #else
 #define HP_LIKELY(x) (x)
 #define HP_UNLIKELY(x) (x)
 #define HP_TLS _Thread_local
-#define HP_EXPORT
 #endif
 
 /* CLOCK_MONOTONIC in nanoseconds. Safe inside a hook (no allocation). */

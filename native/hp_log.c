@@ -46,7 +46,6 @@ const char *hp_strerror(int code) {
     case HP_ESTATE: return "the profiler is not in a state that allows this";
     case HP_EOPEN: return "the profile file could not be created";
     case HP_ETHREAD: return "the profiler's background thread could not be started";
-    case HP_ENOTSUP: return "not supported here";
     }
     return "unknown error";
 }

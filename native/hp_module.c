@@ -27,23 +27,31 @@ static PyObject *set_error(int code, const char *path) {
     case HP_EINVAL:
         PyErr_SetString(PyExc_ValueError, hp_strerror(code));
         return NULL;
-    case HP_ENOTSUP:
-        PyErr_SetString(PyExc_NotImplementedError, hp_strerror(code));
-        return NULL;
     default:
         PyErr_SetString(PyExc_RuntimeError, hp_strerror(code));
         return NULL;
     }
 }
 
+/* The counters by their TRAILER names (hp_format.h). */
 static PyObject *counters_dict(const hp_counters_t *c) {
-    return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "allocs_seen", (unsigned long long)c->allocs_seen,
-                         "bytes_seen", (unsigned long long)c->bytes_seen, "samples",
-                         (unsigned long long)c->samples, "frees_recorded",
-                         (unsigned long long)c->frees_recorded, "dropped",
-                         (unsigned long long)c->dropped, "stacks", (unsigned long long)c->stacks,
-                         "frames", (unsigned long long)c->frames, "truncated_stacks",
-                         (unsigned long long)c->truncated_stacks);
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+#define HP_ADD_COUNTER(name, what)                                                    \
+    {                                                                                 \
+        PyObject *v = PyLong_FromUnsignedLongLong((unsigned long long)c->name);       \
+        if (v == NULL || PyDict_SetItemString(d, #name, v) < 0) {                     \
+            Py_XDECREF(v);                                                            \
+            Py_DECREF(d);                                                             \
+            return NULL;                                                              \
+        }                                                                             \
+        Py_DECREF(v);                                                                 \
+    }
+    HP_TRAILER_COUNTERS(HP_ADD_COUNTER)
+#undef HP_ADD_COUNTER
+    return d;
 }
 
 PyDoc_STRVAR(start_doc,
