@@ -13,7 +13,6 @@
 
 #include "hp_frames.h"
 #include "hp_intern.h"
-#include "hp_numpy.h"
 
 _Atomic int hp_hooks_kind = HP_KIND_NONE;
 
@@ -32,6 +31,17 @@ static hook_ctx_t hook_ctx[3] = {
 };
 static int hooks_installed;       /* GIL: our allocators are in place (maybe orphaned by fork) */
 static int orphaned;              /* GIL: a forked child holding the parent's session tables */
+/* What else to restore when the hooks come out (hp_hooks_on_uninstall). Written once at module
+ * init with the GIL; read with the GIL. */
+static void (*extra_restore)(void);
+
+void hp_hooks_on_uninstall(void (*restore)(void)) { extra_restore = restore; }
+
+static void restore_extra(void) {
+    if (extra_restore != NULL) {
+        extra_restore();
+    }
+}
 
 /* A code object the session holds a reference to, with the ids of its strings. */
 typedef struct {
@@ -552,7 +562,7 @@ static void forget_orphaned_session(void) {
     if (!orphaned) {
         return;
     }
-    hp_numpy_uninstall();
+    restore_extra();
     uninstall_hooks();
     hp_log_lock();
     code_entry_t *codes = s.code_entries;
@@ -631,7 +641,7 @@ int hp_profile_stop(hp_counters_t *out) {
     if (atomic_load(&hp_hooks_kind) != HP_KIND_PROFILE) {
         return HP_ESTATE;
     }
-    hp_numpy_uninstall();
+    restore_extra();
     uninstall_hooks();
     atomic_store(&hp_hooks_kind, HP_KIND_NONE);
     hp_log_lock();
@@ -672,7 +682,7 @@ int hp_stats_stop(hp_stats_result_t *out) {
     if (atomic_load(&hp_hooks_kind) != HP_KIND_STATS) {
         return HP_ESTATE;
     }
-    hp_numpy_uninstall();
+    restore_extra();
     uninstall_hooks();
     atomic_store(&hp_hooks_kind, HP_KIND_NONE);
     hp_stats_read(out);

@@ -60,6 +60,11 @@ static inline void hp_hooks_before_free(void *address) {
     }
 }
 
+/* Registers what else to restore wherever the hooks are taken out (stop, stats stop, a forked
+ * child's restart), before our allocators are removed. The binding registers NumPy's handler
+ * restore here, so the hooks need not know NumPy. Call once at module init, with the GIL. */
+void hp_hooks_on_uninstall(void (*restore)(void));
+
 /* Module init: registers fork handlers and the sampler's thread key. Returns 0 or HP_ETHREAD. */
 int hp_hooks_init(void);
 

@@ -293,6 +293,7 @@ static PyObject *format_description(void) {
 }
 
 static int native_exec(PyObject *m) {
+    hp_hooks_on_uninstall(hp_numpy_uninstall);
     if (hp_hooks_init() != HP_OK) {
         PyErr_SetString(PyExc_RuntimeError, "heapprof_nb: could not register fork handlers");
         return -1;
