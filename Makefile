@@ -64,6 +64,7 @@ test-fast:
 
 # ASan + UBSan: a separate venv whose extension is built with the sanitizers; Python itself is
 # not instrumented, so the runtime is preloaded and PYTHONMALLOC=malloc lets ASan see every block.
+# allocator_may_return_null: a test asks NumPy for 1 EiB and expects MemoryError, not an ASan abort.
 sanitize: system-deps
 	[ -x $(ASAN_VENV)/bin/python ] || $(PYTHON) -m venv $(ASAN_VENV)
 	$(ASAN_VENV)/bin/pip install --quiet --upgrade pip
@@ -72,7 +73,7 @@ sanitize: system-deps
 		-Csetup-args=-Db_sanitize=address,undefined -Csetup-args=-Db_lundef=false \
 		-Csetup-args=-Dc_args=-fno-sanitize-recover=undefined .
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		../$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
 		--junitxml=$(JUNIT)/asan.xml \
 		-o junit_suite_name="CPython $(call PY_VERSION,../$(ASAN_VENV)/bin/python), ASan+UBSan build: engine, unit, hardening" \

@@ -114,8 +114,9 @@ uint32_t hp_stacktab_get(const hp_stacktab_t *t, const uint32_t *frames, uint32_
         if (s->id == 0) {
             return 0;
         }
+        /* depth 0 (no Python frame) may come with frames == NULL: memcmp of NULL is undefined. */
         if (s->hash == hash && s->depth == depth &&
-            memcmp(t->frames + s->offset, frames, depth * sizeof(*frames)) == 0) {
+            (depth == 0 || memcmp(t->frames + s->offset, frames, depth * sizeof(*frames)) == 0)) {
             return s->id;
         }
     }
@@ -161,7 +162,9 @@ int hp_stacktab_put(hp_stacktab_t *t, const uint32_t *frames, uint32_t depth, ui
         t->slots = slots;
         t->capacity = capacity;
     }
-    memcpy(t->frames + t->frames_len, frames, depth * sizeof(*frames));
+    if (depth > 0) {
+        memcpy(t->frames + t->frames_len, frames, depth * sizeof(*frames));
+    }
     hp_stack_slot_t slot = {hash, (uint32_t)t->frames_len, depth, id};
     stack_insert(t->slots, t->capacity, slot);
     t->frames_len += depth;
