@@ -472,7 +472,8 @@ def print_diff(
             error = errors.get(d.key, 0.0) ** 0.5
             was = d.bytes - d.bytes_diff
             print(f"  {signed_bytes(d.bytes_diff):>12} ± {format_bytes(error):<10} "
-                  f"{format_bytes(was)} -> {format_bytes(d.bytes)}  {site_label(d.key)}", file=out)
+                  f"{format_bytes(was):>10} -> {format_bytes(d.bytes):<10}  {site_label(d.key)}",
+                  file=out)
 
 
 def signed_bytes(n: float) -> str:
@@ -584,10 +585,11 @@ examples:
 
 docs/cli.md has every option."""
 
-_SELECTION_HELP = """which snapshot: live at the peak by default; --at T for live at T; --from/--to
-for a span, shown by --measure (live at its end by default). A --measure other than live with no
-span covers the whole run. Times are seconds from the start (2.5, 2.5s, 1500ms), start, peak or
-end."""
+_SELECTION_HELP = """\
+Live at the peak by default. --at T: live at T. --from/--to: a span, shown by
+--measure (live at its end by default); another --measure with no span covers
+the whole run. Times: seconds from the start (2.5, 2.5s, 1500ms), start, peak
+or end."""
 
 
 def build_parser() -> argparse.ArgumentParser:

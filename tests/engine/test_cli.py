@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import gzip
 import io
@@ -398,7 +399,7 @@ def test_each_command_has_help(command: str) -> None:
         assert "--top" in out or "--output" in out
     if command in ("summary", "show", "table", "flamegraph", "export"):
         assert "--measure" in out and "--at T" in out and "--from T0" in out
-        assert "live at the peak by default" in out
+        assert "Live at the peak by default" in out
 
 
 def test_no_command_prints_help_and_fails() -> None:
@@ -469,3 +470,14 @@ def test_cli_imports_only_public_names() -> None:
                 assert node.module in allowed_modules, ast.unparse(node)
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, ast.unparse(node)
+
+
+def test_docs_name_every_command_and_option() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        assert f"`{name}`" in docs, name
+        options = {s for a in command._actions for s in a.option_strings} - {"-h", "--help"}
+        missing = [option for option in options if f"`{option}" not in docs]
+        assert missing == [], (name, missing)
