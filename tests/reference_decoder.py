@@ -132,6 +132,18 @@ Event = tuple[Union[int, str], ...]
 
 
 
+class _TimeOverflow(Exception):
+    """A record's ``dt`` takes the running time past 2**64 - 1 (reported at the record)."""
+
+
+def _advance(t: int, dt: int) -> int:
+    """The time ``dt`` nanoseconds after ``t``; raises ``_TimeOverflow`` past 64 bits."""
+    t2 = t + dt
+    if t2 > _U64_MAX:
+        raise _TimeOverflow
+    return t2
+
+
 class _VarintError(Exception):
     """A varint longer than 10 bytes or above 2**64 - 1, at buffer position ``pos``."""
 
@@ -444,24 +456,11 @@ def _parse_header(buf: bytes) -> LogHeader | None:
     max_frames = var("max_frames")
     if not 1 <= max_frames <= MAX_FRAMES_LIMIT:
         raise _header_error(f"max_frames {max_frames} not in 1..{MAX_FRAMES_LIMIT}", mf_at)
-    seed = var("seed")
-    start_ns = var("start_ns")
-    start_wall_ns = var("start_wall_ns")
+    last = {name: var(name) for name in ("seed", "start_ns", "start_wall_ns")}  # in file order
     # Bytes of the body past the known fields are room for minor additions: ignored.
-    return LogHeader(
-        major=major,
-        minor=minor,
-        pid=pid,
-        python_version=python_version,
-        mode=mode,
-        rate=rate,
-        buckets=tuple(buckets),
-        max_frames=max_frames,
-        seed=seed,
-        start_ns=start_ns,
-        start_wall_ns=start_wall_ns,
-        header_end=end,
-    )
+    return LogHeader(major=major, minor=minor, pid=pid, python_version=python_version, mode=mode,
+                     rate=rate, buckets=tuple(buckets), max_frames=max_frames, header_end=end,
+                     **last)
 
 
 class LogFollower:
@@ -625,36 +624,46 @@ class LogFollower:
         def fail(msg: str, at: int) -> ProfileFormatError:
             return ProfileFormatError(f"{msg} at byte offset {base + at}")
 
+        def append_event(kind: int, t: int, domain: int, thread: int, stack: int, size: int,
+                         address: int, other: int) -> None:
+            """One entry in every event column (``other`` is the ``ref`` column)."""
+            kind_a(kind)
+            time_a(t)
+            domain_a(domain)
+            thread_a(thread)
+            stack_a(stack)
+            size_a(size)
+            addr_a(address)
+            ref_a(other)
+
+        def check_length(ln: int, start: int, len_at: int, what: str, limit: int) -> None:
+            """A text of ``ln`` bytes at ``start`` (its length read at ``len_at``) is within
+            ``limit`` and inside the buffer (IndexError: the record is not complete yet)."""
+            if ln > limit:
+                raise fail(f"{what} of {ln} bytes exceeds the limit of {limit}", len_at)
+            if start + ln > n:
+                raise IndexError
+
+        def text(p: int, ln: int, what: str) -> str:
+            try:
+                return buf[p : p + ln].decode("utf-8", text_errors)
+            except UnicodeDecodeError:
+                raise fail(f"{what} is not UTF-8", p) from None
+
         try:
             while p < n:
                 rec = p
                 tag = buf[p]
                 p += 1
                 if tag == 0x10:  # ALLOC: dt, domain u8, thread, stack_id, size, address
-                    dt = buf[p]
-                    if dt < 0x80:
-                        p += 1
-                    else:
-                        dt, p = uv(buf, p)
+                    dt, p = uv(buf, p)
                     domain = buf[p]
                     p += 1
                     thr_at = p
-                    thr = buf[p]
-                    if thr < 0x80:
-                        p += 1
-                    else:
-                        thr, p = uv(buf, p)
+                    thr, p = uv(buf, p)
                     st_at = p
-                    st = buf[p]
-                    if st < 0x80:
-                        p += 1
-                    else:
-                        st, p = uv(buf, p)
-                    size = buf[p]
-                    if size < 0x80:
-                        p += 1
-                    else:
-                        size, p = uv(buf, p)
+                    st, p = uv(buf, p)
+                    size, p = uv(buf, p)
                     address, p = uv(buf, p)
                     if domain > _MAX_DOMAIN:
                         raise fail(f"ALLOC with unknown domain {domain}", rec + 1)
@@ -662,9 +671,7 @@ class LogFollower:
                         raise fail(f"ALLOC refers to undefined thread {thr}", thr_at)
                     if st > n_stacks:
                         raise fail(f"ALLOC refers to undefined stack {st}", st_at)
-                    t2 = t + dt
-                    if t2 > _U64_MAX:
-                        raise fail("time overflows 64 bits", rec)
+                    t2 = _advance(t, dt)
                     old = live.get(address)
                     if old is not None:
                         if strict:
@@ -672,26 +679,12 @@ class LogFollower:
                         reused += 1
                     live[address] = n_events
                     t = t2
-                    kind_a(0)
-                    time_a(t)
-                    domain_a(domain)
-                    thread_a(thr)
-                    stack_a(st)
-                    size_a(size)
-                    addr_a(address)
-                    ref_a(-1)
+                    append_event(KIND_ALLOC, t, domain, thr, st, size, address, -1)
                     n_events += 1
                 elif tag == 0x11:  # FREE: dt, address
-                    dt = buf[p]
-                    if dt < 0x80:
-                        p += 1
-                    else:
-                        dt, p = uv(buf, p)
+                    dt, p = uv(buf, p)
                     address, p = uv(buf, p)
-                    t2 = t + dt
-                    if t2 > _U64_MAX:
-                        raise fail("time overflows 64 bits", rec)
-                    t = t2
+                    t = _advance(t, dt)
                     j = live.pop(address, None)
                     if j is None:
                         if strict:
@@ -699,14 +692,7 @@ class LogFollower:
                         unmatched += 1
                     else:
                         ref[j] = n_events
-                        kind_a(1)
-                        time_a(t)
-                        domain_a(0)
-                        thread_a(0)
-                        stack_a(0)
-                        size_a(0)
-                        addr_a(address)
-                        ref_a(j)
+                        append_event(KIND_FREE, t, 0, 0, 0, 0, address, j)
                         n_events += 1
                 elif tag == 0x03:  # STACK: id, depth, depth x frame_id
                     sid, p = uv(buf, p)
@@ -723,11 +709,7 @@ class LogFollower:
                     fids = []
                     for _ in range(depth):
                         f_at = p
-                        fid = buf[p]
-                        if fid < 0x80:
-                            p += 1
-                        else:
-                            fid, p = uv(buf, p)
+                        fid, p = uv(buf, p)
                         if fid == 0 or fid > n_frames:
                             raise fail(f"STACK refers to undefined frame {fid}", f_at)
                         fids.append(fid)
@@ -756,34 +738,15 @@ class LogFollower:
                         raise fail(
                             f"STRING id {sid} out of order (expected {n_strings + 1})", rec
                         )
-                    if ln > MAX_STRING:
-                        raise fail(
-                            f"STRING of {ln} bytes exceeds the limit of {MAX_STRING}", len_at
-                        )
-                    if p + ln > n:
-                        raise IndexError
-                    try:
-                        text = buf[p : p + ln].decode("utf-8", text_errors)
-                    except UnicodeDecodeError:
-                        raise fail("STRING text is not UTF-8", p) from None
+                    check_length(ln, p, len_at, "STRING", MAX_STRING)
+                    strings[sid] = text(p, ln, "STRING text")
                     p += ln
-                    strings[sid] = text
                     n_strings = sid
                 elif tag == 0x12:  # RSS: dt, rss_bytes
                     dt, p = uv(buf, p)
                     rss, p = uv(buf, p)
-                    t2 = t + dt
-                    if t2 > _U64_MAX:
-                        raise fail("time overflows 64 bits", rec)
-                    t = t2
-                    kind_a(2)
-                    time_a(t)
-                    domain_a(0)
-                    thread_a(0)
-                    stack_a(0)
-                    size_a(rss)
-                    addr_a(0)
-                    ref_a(-1)
+                    t = _advance(t, dt)
+                    append_event(KIND_RSS, t, 0, 0, 0, rss, 0, -1)
                     n_events += 1
                 elif tag == 0x04:  # THREAD: index, native_id
                     idx, p = uv(buf, p)
@@ -799,73 +762,32 @@ class LogFollower:
                     mkind, p = uv(buf, p)
                     len_at = p
                     ln, p = uv(buf, p)
-                    if ln > MAX_STRING:
-                        raise fail(
-                            f"MARKER label of {ln} bytes exceeds the limit of {MAX_STRING}",
-                            len_at,
-                        )
-                    if p + ln > n:
-                        raise IndexError
-                    try:
-                        label = buf[p : p + ln].decode("utf-8", text_errors)
-                    except UnicodeDecodeError:
-                        raise fail("MARKER label is not UTF-8", p) from None
+                    check_length(ln, p, len_at, "MARKER label", MAX_STRING)
+                    label = text(p, ln, "MARKER label")
                     p += ln
-                    t2 = t + dt
-                    if t2 > _U64_MAX:
-                        raise fail("time overflows 64 bits", rec)
-                    t = t2
+                    t = _advance(t, dt)
                     markers[n_events] = (mkind, label)
-                    kind_a(3)
-                    time_a(t)
-                    domain_a(0)
-                    thread_a(0)
-                    stack_a(0)
-                    size_a(0)
-                    addr_a(0)
-                    ref_a(-1)
+                    append_event(KIND_MARKER, t, 0, 0, 0, 0, 0, -1)
                     n_events += 1
                 elif tag == 0x14:  # META: key bytes, value bytes
                     len_at = p
                     kl, p = uv(buf, p)
-                    if kl > MAX_STRING:
-                        raise fail(
-                            f"META key of {kl} bytes exceeds the limit of {MAX_STRING}", len_at
-                        )
-                    if p + kl > n:
-                        raise IndexError
+                    check_length(kl, p, len_at, "META key", MAX_STRING)
                     key_at = p
-                    kb = buf[p : p + kl]
                     p += kl
                     len_at = p
                     vl, p = uv(buf, p)
-                    if vl > MAX_META_VALUE:
-                        raise fail(
-                            f"META value of {vl} bytes exceeds the limit of {MAX_META_VALUE}",
-                            len_at,
-                        )
-                    if p + vl > n:
-                        raise IndexError
-                    try:
-                        key = kb.decode("utf-8", text_errors)
-                    except UnicodeDecodeError:
-                        raise fail("META key is not UTF-8", key_at) from None
-                    try:
-                        value = buf[p : p + vl].decode("utf-8", text_errors)
-                    except UnicodeDecodeError:
-                        raise fail("META value is not UTF-8", p) from None
+                    check_length(vl, p, len_at, "META value", MAX_META_VALUE)
+                    key = text(key_at, kl, "META key")  # both lengths checked before any text
+                    log.meta[key] = text(p, vl, "META value")
                     p += vl
-                    log.meta[key] = value
                 elif tag == 0x7F:  # TRAILER: dt, 8 counters
                     dt, p = uv(buf, p)
                     counters = []
                     for _ in range(8):
                         c, p = uv(buf, p)
                         counters.append(c)
-                    t2 = t + dt
-                    if t2 > _U64_MAX:
-                        raise fail("time overflows 64 bits", rec)
-                    t = t2
+                    t = _advance(t, dt)
                     log.trailer = dict(zip(TRAILER_FIELDS, counters))
                     self._done = True
                     count += 1
@@ -880,6 +802,8 @@ class LogFollower:
             p = rec
         except _VarintError as e:
             raise fail("over-long varint (more than 10 bytes or above 2**64-1)", e.pos) from None
+        except _TimeOverflow:
+            raise fail("time overflows 64 bits", rec) from None
         finally:
             self._t = t
             log.end_ns = t
