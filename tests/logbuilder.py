@@ -1,7 +1,8 @@
 """Hand-build heapprof_nb event logs (docs/log-format.md, format 1.0) for tests.
 
 This is a test oracle: it encodes the format again from the page, sharing no code with
-``tests/reference_decoder.py``. Besides the bytes it keeps what a correct reader must find:
+``tests/reference_decoder.py`` (only the names of the TRAILER counters, which
+``tests/unit/test_format.py`` checks against the engine's header). Besides the bytes it keeps what a correct reader must find:
 
 - ``expected_events``: the events in the reader's tuple form (``RawLog.event``), each with the
   index of the record it came from (``expected_event_records``);
@@ -16,23 +17,16 @@ text)``, ``raw(b)``...) write exactly what they are told, for building broken lo
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
+
+from reference_decoder import TRAILER_FIELDS
 
 MAGIC = b"HPNBLOG\x00"
 
 T_STRING, T_FRAME, T_STACK, T_THREAD = 0x01, 0x02, 0x03, 0x04
 T_ALLOC, T_FREE, T_RSS, T_MARKER, T_META, T_TRAILER = 0x10, 0x11, 0x12, 0x13, 0x14, 0x7F
 
-COUNTERS = (
-    "allocs_seen",
-    "bytes_seen",
-    "samples",
-    "frees_recorded",
-    "dropped",
-    "stacks",
-    "frames",
-    "truncated_stacks",
-)
+COUNTERS = TRAILER_FIELDS
 
 FrameSpec = tuple[str, str, int]
 
@@ -176,38 +170,34 @@ class LogBuilder:
 
     # -- high level ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _define_once(table: dict[Any, int], key: object, define: Callable[[int], None]) -> int:
+        """The id of ``key`` in ``table``; on first use the next id (dense from 1), which
+        ``define`` writes the record of (after the records it refers to)."""
+        if key not in table:
+            table[key] = len(table) + 1
+            define(table[key])
+        return table[key]
+
     def string(self, text: str) -> int:
-        if text not in self.strings:
-            sid = len(self.strings) + 1
-            self.strings[text] = sid
-            self.define_string(sid, text)
-        return self.strings[text]
+        return self._define_once(self.strings, text, lambda sid: self.define_string(sid, text))
 
     def frame(self, filename: str, function: str, line: int) -> int:
-        key = (filename, function, line)
-        if key not in self.frames:
-            file_id = self.string(filename)
-            func_id = self.string(function)
-            fid = len(self.frames) + 1
-            self.frames[key] = fid
-            self.define_frame(fid, file_id, func_id, line)
-        return self.frames[key]
+        return self._define_once(
+            self.frames, (filename, function, line),
+            lambda fid: self.define_frame(fid, self.string(filename), self.string(function), line),
+        )
 
     def stack(self, frames: Iterable[FrameSpec]) -> int:
         key = tuple(frames)
-        if key not in self.stacks:
-            ids = [self.frame(*f) for f in key]
-            sid = len(self.stacks) + 1
-            self.stacks[key] = sid
-            self.define_stack(sid, ids)
-        return self.stacks[key]
+        return self._define_once(
+            self.stacks, key, lambda sid: self.define_stack(sid, [self.frame(*f) for f in key])
+        )
 
     def thread(self, native_id: int) -> int:
-        if native_id not in self.threads:
-            idx = len(self.threads) + 1
-            self.threads[native_id] = idx
-            self.define_thread(idx, native_id)
-        return self.threads[native_id]
+        return self._define_once(
+            self.threads, native_id, lambda idx: self.define_thread(idx, native_id)
+        )
 
     def alloc(
         self,
