@@ -598,21 +598,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(commands)
     _add_stats(commands)
-    summary = _command(commands, "summary", cmd_summary, aliases=["show"],
-                       help="the profile's facts (duration, peak, sampling) and its top sites",
-                       examples=["run.hpnb", "run.hpnb --top 5 --at end"])
-    _log_argument(summary)
-    _selection_arguments(summary)
-    _top_argument(summary, 10)
-    _by_argument(summary)
-    table = _command(commands, "table", cmd_table,
-                     help="the largest allocation sites of a snapshot, like pprof -top",
-                     examples=["run.hpnb", "run.hpnb --by function --top 50",
-                               "run.hpnb --from 1 --to 2 --measure temporary"])
-    _log_argument(table)
-    _selection_arguments(table)
-    _top_argument(table, 25)
-    _by_argument(table)
+    _sites_command(commands, "summary", cmd_summary, top=10, aliases=["show"],
+                   help="the profile's facts (duration, peak, sampling) and its top sites",
+                   examples=["run.hpnb", "run.hpnb --top 5 --at end"])
+    _sites_command(commands, "table", cmd_table, top=25,
+                   help="the largest allocation sites of a snapshot, like pprof -top",
+                   examples=["run.hpnb", "run.hpnb --by function --top 50",
+                             "run.hpnb --from 1 --to 2 --measure temporary"])
     flame = _command(commands, "flamegraph", cmd_flamegraph,
                      help="write a snapshot as a self-contained HTML flame graph",
                      examples=["run.hpnb", "run.hpnb -o peak.html", "run.hpnb --at end -o leak.html"])
@@ -667,6 +659,24 @@ def _command(
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def _sites_command(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    handler: Callable[[argparse.Namespace, Streams], int],
+    *,
+    top: int,
+    help: str,  # noqa: A002 - argparse's word
+    examples: Sequence[str],
+    aliases: Sequence[str] = (),
+) -> None:
+    """A command that prints the top sites of one snapshot of a log."""
+    parser = _command(commands, name, handler, help=help, examples=examples, aliases=aliases)
+    _log_argument(parser)
+    _selection_arguments(parser)
+    _top_argument(parser, top)
+    _by_argument(parser)
 
 
 def _log_argument(parser: argparse.ArgumentParser) -> None:
