@@ -14,11 +14,32 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import heapprof_nb
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: The marks of every notebook test module (its ``pytestmark``).
+NOTEBOOK_MARKS = [pytest.mark.notebook, pytest.mark.slow]
 KERNEL = "heapprof-nb-test"
 SEED = "12345"
+
+
+def notebook_stack() -> None:
+    """Skip the calling test module unless Jupyter's notebook stack is installed."""
+    for name in ("nbformat", "nbclient", "ipykernel", "matplotlib"):
+        pytest.importorskip(name)
+
+
+def assert_committed_without_outputs(notebook: Path) -> None:
+    """``notebook`` is a valid notebook whose code cells have no outputs or execution counts."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert c.outputs == [] and c.execution_count is None, c.source
 
 
 def write_kernelspec(root: Path) -> None:

@@ -11,14 +11,20 @@ from typing import Any
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
+from .nbexec import (
+    NOTEBOOK_MARKS,
+    NOTEBOOKS,
+    assert_committed_without_outputs,
+    cell,
+    data,
+    execute,
+    stderr,
+    stdout,
+    notebook_stack,
+)
 
-from .nbexec import NOTEBOOKS, cell, data, execute, stderr, stdout  # noqa: E402
-
-pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+notebook_stack()
+pytestmark = NOTEBOOK_MARKS
 
 DEMO = NOTEBOOKS / "demo.ipynb"
 
@@ -29,11 +35,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, float]:
 
 
 def test_committed_without_outputs() -> None:
-    nb = nbformat.read(DEMO, as_version=4)
-    nbformat.validate(nb)
-    for c in nb.cells:
-        if c.cell_type == "code":
-            assert c.outputs == [] and c.execution_count is None
+    assert_committed_without_outputs(DEMO)
 
 
 def test_runs_without_errors_within_budget(executed: tuple[Any, float]) -> None:

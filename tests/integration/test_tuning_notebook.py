@@ -14,14 +14,20 @@ from typing import Any
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
+from .nbexec import (
+    NOTEBOOK_MARKS,
+    NOTEBOOKS,
+    assert_committed_without_outputs,
+    cell,
+    data,
+    errors,
+    execute,
+    stdout,
+    notebook_stack,
+)
 
-from .nbexec import NOTEBOOKS, cell, data, errors, execute, stdout  # noqa: E402
-
-pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+notebook_stack()
+pytestmark = NOTEBOOK_MARKS
 
 TUNING = NOTEBOOKS / "tuning.ipynb"
 RATES = ["4 KiB", "16 KiB", "32 KiB", "128 KiB", "512 KiB", "2 MiB"]
@@ -75,11 +81,7 @@ def sweep_table(nb: Any) -> tuple[int, list[dict[str, float]]]:
 
 
 def test_committed_without_outputs() -> None:
-    nb = nbformat.read(TUNING, as_version=4)
-    nbformat.validate(nb)
-    for c in nb.cells:
-        if c.cell_type == "code":
-            assert c.outputs == [] and c.execution_count is None
+    assert_committed_without_outputs(TUNING)
 
 
 def test_runs_without_errors(executed: Any) -> None:
