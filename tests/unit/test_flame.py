@@ -18,12 +18,7 @@ import pytest
 from heapprof_nb import flame
 from heapprof_nb.model import Frame, Snapshot, StackStat
 
-MOD = Frame("/app/main.py", "<module>", 1)
-LOAD = Frame("/app/main.py", "load", 10)
-READ = Frame("/usr/lib/python3.11/site-packages/pandas/io.py", "read_csv", 200)
-PARSE = Frame("/app/main.py", "parse", 20)
-REC = Frame("/app/main.py", "rec", 30)
-CELL = Frame("<ipython-input-3-abc>", "<module>", 2, cell="In [3]", source="df = load('x.csv')")
+from .frames import CELL, LOAD, MOD, PARSE, READ, REC
 
 
 def known() -> Snapshot:

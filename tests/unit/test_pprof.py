@@ -9,10 +9,7 @@ from pathlib import Path
 from heapprof_nb import pprof
 from heapprof_nb.model import Frame, Snapshot, StackStat
 
-MOD = Frame("/app/main.py", "<module>", 1)
-LOAD = Frame("/app/main.py", "load", 10)
-READ = Frame("/usr/lib/python3.11/site-packages/pandas/io.py", "read_csv", 200)
-CELL = Frame("<ipython-input-3-abc>", "<module>", 2, cell="In [3]", source="x = 1")
+from .frames import CELL, LOAD, MOD, READ
 
 
 def known() -> Snapshot:
