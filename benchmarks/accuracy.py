@@ -37,6 +37,7 @@ sys.path.insert(0, REPO)
 
 import profilers  # noqa: E402
 import workloads  # noqa: E402
+from rawjson import save_json  # noqa: E402
 
 RAW = os.path.join(HERE, "results", "raw")
 Site = tuple[str, int]
@@ -267,10 +268,8 @@ def main() -> None:
             else:
                 print(f"  {res['workload']}: {len(res['runs'])} runs in {res['seconds']:.0f} s, "
                       f"true peak {res['truth_peak'] / 2**20:.1f} MiB", flush=True)
-            os.makedirs(RAW, exist_ok=True)
             data["finished"] = time.time()
-            with open(out, "w") as f:
-                json.dump(data, f, indent=1)
+            save_json(out, data)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import profilers  # noqa: E402
+from rawjson import load_json, save_json  # noqa: E402
 import suite  # noqa: E402
 
 WORKER = os.path.join(HERE, "overhead_worker.py")
@@ -88,22 +89,6 @@ def calibrate(benches: list[str], target: float) -> dict[str, dict[str, Any]]:
     return cal
 
 
-def load_json(path: str) -> Any:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def save(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
 def engine_id() -> dict[str, str]:
     """Which build of the engine was measured: the extension's hash and the tree's commit."""
     import hashlib
@@ -160,10 +145,10 @@ def cmd_wall(a: argparse.Namespace) -> None:
                 data["load"].append(os.getloadavg()[0])
                 v = min(res["values"]) * 1e3 if "values" in res else float("nan")
                 print(f"  r{r} {b:22s} {c:10s} {v:9.3f} ms {res.get('error', '')[:200]}", flush=True)
-                save(out, data)
+                save_json(out, data)
     data["finished"] = time.time()
     data["engine_end"] = engine_id()
-    save(out, data)
+    save_json(out, data)
 
 
 def cg_run(b: str, config: str, loops: int, outdir: str, dump_instr: bool = False) -> dict[str, Any]:
@@ -245,7 +230,7 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
             data["runs"].append(r)
             print(f"  {b:22s} none       {r.get('instructions', 0) / 1e6:10.1f} M "
                   f"{r.get('error', '')[:200]}", flush=True)
-        save(out, data)
+        save_json(out, data)
         jobs = []
         for b in benches:
             for c in configs:
@@ -269,10 +254,10 @@ def cmd_callgrind(a: argparse.Namespace) -> None:
             data["runs"].append(r)
             print(f"  {r['bench']:22s} {r['config']:10s} {r.get('instructions', 0) / 1e6:10.1f} M "
                   f"{r.get('error', '')[:200]}", flush=True)
-            save(out, data)
+            save_json(out, data)
     data["finished"] = time.time()
     data["engine_end"] = engine_id()
-    save(out, data)
+    save_json(out, data)
 
 
 # --------------------------------------------------------------------------- breakdown
@@ -390,7 +375,7 @@ def cmd_breakdown(a: argparse.Namespace) -> None:
         for res in pool.map(one, benches):
             results.append(res)
             print(f"  {res['bench']}: delta {res.get('delta', 0) / 1e6:.2f} M", flush=True)
-            save(out, {"runs": results, "engine": engine_id(), "rate": profilers.DEFAULT_RATE,
+            save_json(out, {"runs": results, "engine": engine_id(), "rate": profilers.DEFAULT_RATE,
                        "started": started})
 
 

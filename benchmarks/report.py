@@ -11,7 +11,6 @@ accuracy_by_rate.png. Missing inputs are skipped with a note, so a partial run s
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -25,20 +24,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import profilers  # noqa: E402
+from rawjson import load_json  # noqa: E402
 
 TARGET_GEOMEAN = 1.03
 TARGET_MAX = 1.10
 TARGET_PEAK = 0.05
 TARGET_SHARE_PP = 2.0
 DIGEST_LINK = "[digest.md](digest.md) (bench_digest.py, maintained separately)"
-
-
-def load(path: str) -> Any:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def geomean(xs: list[float]) -> float:
@@ -577,10 +569,10 @@ def main() -> None:
     ap.add_argument("--raw", default=os.path.join(HERE, "results", "raw"))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     a = ap.parse_args()
-    wall = load(os.path.join(a.raw, "wall.json"))
-    cg = load(os.path.join(a.raw, "callgrind.json"))
-    bd = load(os.path.join(a.raw, "breakdown.json"))
-    acc = load(os.path.join(a.raw, "accuracy.json"))
+    wall = load_json(os.path.join(a.raw, "wall.json"))
+    cg = load_json(os.path.join(a.raw, "callgrind.json"))
+    bd = load_json(os.path.join(a.raw, "breakdown.json"))
+    acc = load_json(os.path.join(a.raw, "accuracy.json"))
     default = default_rate()
     os.makedirs(a.out, exist_ok=True)
     machine = (f"{platform.python_implementation()} {platform.python_version()}, "
