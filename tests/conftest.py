@@ -57,6 +57,14 @@ def run_python(code: str, *, timeout: float = 120, env: dict[str, str] | None = 
     )
 
 
+def run_python_profiling(path: str | Path, code: str, *,
+                         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``run_python(code)`` after the child has started profiling every allocation into ``path``
+    (``os``, ``sys``, ``time`` and ``heapprof_nb`` imported). ``code`` decides how it ends."""
+    prologue = f"import os, sys, time, heapprof_nb\nheapprof_nb.start({str(path)!r}, rate=1)\n"
+    return run_python(prologue + textwrap.dedent(code), timeout=timeout)
+
+
 @pytest.fixture
 def python_subprocess():  # type: ignore[no-untyped-def]
     return run_python

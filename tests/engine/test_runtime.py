@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import tracemalloc
@@ -13,60 +12,49 @@ import pytest
 
 import heapprof_nb
 from heapprof_nb.errors import ProfileFormatError
+from conftest import run_python_profiling
 from reference_decoder import LogFollower, read_log
 
 from .estimates import live_at_end, live_bytes_by_line
-
-BYTES_OVERHEAD = sys.getsizeof(b"xx") - 2
-
-
-def allocate_here(n: int, size: int) -> list[bytes]:
-    out: list[bytes] = [b""] * n
-    for i in range(n):
-        out[i] = bytes(size)  # ALLOC_LINE
-    return out
-
-
-ALLOC_LINE = allocate_here.__code__.co_firstlineno + 3
-
+from .known import BYTES_OVERHEAD, MAKE_LINE, MAKE_SITE, make_blocks
 
 def test_tracemalloc_underneath_keeps_working(tmp_path: Path) -> None:
     tracemalloc.start(5)
     try:
         path = heapprof_nb.start(tmp_path / "t.hpnb", rate=1)
-        kept = allocate_here(100, 10000)
+        kept = make_blocks(100, 10000)
         heapprof_nb.stop()
         assert tracemalloc.is_tracing()
         snap = tracemalloc.take_snapshot()
         traced = sum(s.size for s in snap.statistics("lineno")
-                     if s.traceback[0].lineno == ALLOC_LINE)
+                     if s.traceback[0].lineno == MAKE_LINE)
         assert traced >= 100 * 10000
-        after = allocate_here(10, 10000)  # tracemalloc still sees new allocations after our stop
+        after = make_blocks(10, 10000)  # tracemalloc still sees new allocations after our stop
         snap2 = tracemalloc.take_snapshot()
         assert sum(s.count for s in snap2.statistics("filename")) > 0
         del after
     finally:
         tracemalloc.stop()
     totals = live_bytes_by_line(read_log(path))
-    assert totals[("allocate_here", ALLOC_LINE)] >= 100 * (10000 + BYTES_OVERHEAD)
+    assert totals[MAKE_SITE] >= 100 * (10000 + BYTES_OVERHEAD)
     del kept
 
 
 def test_tracemalloc_on_top_then_stopped(tmp_path: Path) -> None:
     heapprof_nb.start(tmp_path / "t.hpnb", rate=1)
     tracemalloc.start()
-    kept = allocate_here(10, 1000)
+    kept = make_blocks(10, 1000)
     # heapprof stops while tracemalloc sits on top of it: ours stay in place as forwarders
     heapprof_nb.stop()
     assert tracemalloc.is_tracing()
     assert tracemalloc.get_traced_memory()[0] > 10 * 1000
     tracemalloc.stop()
-    more = allocate_here(10, 1000)  # and the chain still reaches the real allocator
+    more = make_blocks(10, 1000)  # and the chain still reaches the real allocator
     assert len(more) == 10 and len(kept) == 10
     path2 = heapprof_nb.start(tmp_path / "t2.hpnb", rate=1)
-    again = allocate_here(5, 3000)
+    again = make_blocks(5, 3000)
     heapprof_nb.stop()
-    assert live_bytes_by_line(read_log(path2))[("allocate_here", ALLOC_LINE)] == 5 * (3000 + BYTES_OVERHEAD)
+    assert live_bytes_by_line(read_log(path2))[MAKE_SITE] == 5 * (3000 + BYTES_OVERHEAD)
     del again
 
 
@@ -175,10 +163,10 @@ def test_start_stop_cycles_with_threads_allocating(tmp_path: Path) -> None:
 def test_thread_started_and_ended_during_profile(tmp_path: Path) -> None:
     path = heapprof_nb.start(tmp_path / "te.hpnb", rate=1)
     box: list[object] = []
-    t = threading.Thread(target=lambda: box.append(allocate_here(20, 2000)))
+    t = threading.Thread(target=lambda: box.append(make_blocks(20, 2000)))
     t.start()
     t.join()
-    more = allocate_here(5, 2000)
+    more = make_blocks(5, 2000)
     heapprof_nb.stop()
     log = read_log(path)
     threads_with_blocks = {log.thread[i] for i in live_at_end(log) if log.size[i] == 2000 + BYTES_OVERHEAD}
@@ -188,7 +176,7 @@ def test_thread_started_and_ended_during_profile(tmp_path: Path) -> None:
 
 def test_log_cut_at_every_byte(tmp_path: Path) -> None:
     path = heapprof_nb.start(tmp_path / "cut.hpnb", rate=1, max_frames=8)
-    kept = allocate_here(3, 100)
+    kept = make_blocks(3, 100)
     heapprof_nb.mark("m")
     del kept
     heapprof_nb.stop()
@@ -217,7 +205,7 @@ def test_reading_while_writing(tmp_path: Path) -> None:
     keep: list[bytes] = []
     try:
         for _ in range(6):
-            keep.extend(allocate_here(3000, 2000))
+            keep.extend(make_blocks(3000, 2000))
             time.sleep(0.15)  # longer than the 100 ms flush interval
             follower.poll()
             seen.append(len(follower.log.kind))
@@ -234,7 +222,7 @@ def test_reading_while_writing(tmp_path: Path) -> None:
 def test_profiled_code_raising_keeps_the_profile(tmp_path: Path) -> None:
     with pytest.raises(ZeroDivisionError):
         with heapprof_nb.profile(tmp_path / "e.hpnb", rate=1) as p:
-            kept = allocate_here(10, 1000)
+            kept = make_blocks(10, 1000)
             1 / 0
     assert not heapprof_nb.is_running()
     log = read_log(p.path)  # type: ignore[arg-type]
@@ -242,11 +230,9 @@ def test_profiled_code_raising_keeps_the_profile(tmp_path: Path) -> None:
     del kept
 
 
-def test_exit_without_stop_flushes(python_subprocess, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_exit_without_stop_flushes(tmp_path: Path) -> None:
     path = tmp_path / "exit.hpnb"
-    result = python_subprocess(f"""
-        import sys, heapprof_nb
-        heapprof_nb.start({str(path)!r}, rate=1)
+    result = run_python_profiling(path, """
         keep = [bytes(1000) for _ in range(1000)]
         sys.exit(3)
     """)
@@ -255,11 +241,9 @@ def test_exit_without_stop_flushes(python_subprocess, tmp_path: Path) -> None:  
     assert not log.truncated and log.trailer is not None
 
 
-def test_hard_exit_keeps_what_was_flushed(python_subprocess, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_hard_exit_keeps_what_was_flushed(tmp_path: Path) -> None:
     path = tmp_path / "hard.hpnb"
-    result = python_subprocess(f"""
-        import os, time, heapprof_nb
-        heapprof_nb.start({str(path)!r}, rate=1)
+    result = run_python_profiling(path, """
         keep = [bytes(1000) for _ in range(1000)]
         time.sleep(0.4)
         os._exit(0)

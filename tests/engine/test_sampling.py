@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from pathlib import Path
 
@@ -13,22 +12,10 @@ import heapprof_nb
 from reference_decoder import read_log, weight
 
 from .estimates import live_at_end, live_bytes_by_line, sampling_sigma
-
-BYTES_OVERHEAD = sys.getsizeof(b"xx") - 2  # a bytes object of n > 1 bytes is one block of n + this
-
-
-def make_blocks(n: int, size: int) -> list[bytes | None]:
-    keep: list[bytes | None] = [None] * n
-    for i in range(n):
-        keep[i] = bytes(size)  # the allocating line: MAKE_LINE
-    return keep
-
-
-MAKE_LINE = make_blocks.__code__.co_firstlineno + 3
-
+from .known import BYTES_OVERHEAD, MAKE_LINE, MAKE_SITE, make_blocks
 
 def block_site(log_line_totals: dict[tuple[str, int], float]) -> float:
-    return log_line_totals.get(("make_blocks", MAKE_LINE), 0.0)
+    return log_line_totals.get(MAKE_SITE, 0.0)
 
 
 def test_exact_mode_counts_every_byte(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 import heapprof_nb
 from reference_decoder import read_log
 
-from conftest import run_python
+from conftest import run_python, run_python_profiling
 
 
 def _mount(target: Path, options: str) -> bool:
@@ -137,9 +137,7 @@ def test_disk_full_at_exit_without_stop(small_disk: Path) -> None:
     """The exit handler stops the profile on a full disk: the process still exits with its own
     status, one warning on stderr, no traceback."""
     path = small_disk / "exit.hpnb"
-    result = run_python(f"""
-        import sys, heapprof_nb
-        heapprof_nb.start({str(path)!r}, rate=1)
+    result = run_python_profiling(path, """
         keep = [bytes(100) for _ in range(300_000)]
         sys.exit(5)
     """, timeout=50)

@@ -6,7 +6,6 @@ deadlock fails the test instead of the runner (faulthandler prints every thread'
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from pathlib import Path
 
@@ -14,11 +13,11 @@ import pytest
 
 import heapprof_nb
 from engine.estimates import live_at_end, live_bytes_by_line, sampling_sigma
+from engine.known import BYTES_OVERHEAD, MAKE_SITE, make_blocks
 from reference_decoder import read_log
 
 from conftest import run_python
 
-BYTES_OVERHEAD = sys.getsizeof(b"xx") - 2
 
 # The workload of the allocating threads: small and large objects, lists that grow (realloc),
 # dicts, and lzma/bz2 compression, whose libraries allocate through PyMem_RawMalloc with the
@@ -92,16 +91,6 @@ print(json.dumps(dict(alive=alive, complete=complete, files=len(paths), events=e
     assert all(n > 0 for n in out["iterations"]), out  # every thread made progress
 
 
-def make_blocks(n: int, size: int) -> list[bytes]:
-    keep: list[bytes] = [b""] * n
-    for i in range(n):
-        keep[i] = bytes(size)  # MAKE_LINE
-    return keep
-
-
-MAKE_LINE = make_blocks.__code__.co_firstlineno + 3
-
-
 @pytest.mark.timeout(120)
 def test_estimate_with_8_threads_within_4_sigma(tmp_path: Path) -> None:
     """8 threads each keep 2,500 blocks of 1,000 bytes (20 MB in all) under one long profile
@@ -134,7 +123,7 @@ def test_estimate_with_8_threads_within_4_sigma(tmp_path: Path) -> None:
     block = size + BYTES_OVERHEAD
     truth = n_threads * n * block
     sigma = sampling_sigma(rate, [(block, n_threads * n)])
-    estimate = live_bytes_by_line(log).get(("make_blocks", MAKE_LINE), 0.0)
+    estimate = live_bytes_by_line(log).get(MAKE_SITE, 0.0)
     assert abs(estimate - truth) < 4 * sigma, (estimate, truth, sigma)
     # the samples came from all eight threads
     threads_seen = {log.thread[i] for i in live_at_end(log) if log.size[i] == block}
