@@ -20,8 +20,10 @@ import runpy
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
-from typing import Callable, Literal, NoReturn, Protocol, Sequence, TextIO, Union
+from typing import Callable, Literal, NoReturn, Protocol, Sequence, TextIO, TypeVar, Union
 
 import heapprof_nb
 from heapprof_nb import Profile, Snapshot
@@ -189,23 +191,72 @@ class Progressing(Protocol):
     def wait(self, timeout: float | None = None) -> bool: ...
 
 
-def wait_with_progress(
-    digest: Progressing, stream: TextIO, *, label: str, delay: float = 0.5, interval: float = 0.1
-) -> None:
-    """Wait for ``digest``; after ``delay`` seconds, draw a bar on ``stream`` if it is a terminal.
+class HasDigest(Protocol):
+    @property
+    def digest(self) -> Progressing: ...
 
-    A quick digest (or a pipe) never sees the bar; the line is cleared when the digest ends.
+
+Opened = TypeVar("Opened", bound=HasDigest)
+
+
+class StatusLine:
+    """One line of status on a terminal, drawn only once ``delay`` seconds have passed (a quick
+    command never flickers) and never into a pipe or a file."""
+
+    def __init__(self, stream: TextIO, delay: float = 0.5) -> None:
+        self.stream = stream
+        self.delay = delay
+        self.started = time.monotonic()
+        self.enabled = stream.isatty()
+        self.drawn = False
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def show(self, text: str) -> None:
+        if self.enabled and self.elapsed >= self.delay:
+            self.stream.write(f"\r{text}\x1b[K")
+            self.stream.flush()
+            self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def read_with_progress(
+    open_log: Callable[[], Opened], status: StatusLine, *, label: str, interval: float = 0.1
+) -> Opened:
+    """``open_log()`` in a thread while ``status`` counts the seconds, then the digest's progress.
+
+    ``heapprof_nb.read(..., wait=False)`` returns once the digest has read the log's header,
+    which for a finished log is after its first pass over the whole file: only the time can be
+    shown until then.
     """
-    if digest.wait(delay) or not stream.isatty():
-        digest.wait()
-        return
+    outcome: list[Opened | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(open_log())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="heapprof_nb-cli-read", daemon=True)
+    worker.start()
     try:
-        while not digest.wait(interval):
-            stream.write("\r" + progress_line(label, digest.progress))
-            stream.flush()
+        while worker.is_alive():
+            worker.join(interval)
+            status.show(f"reading {label}: {status.elapsed:.1f} s")
+        opened = outcome[0]
+        if isinstance(opened, BaseException):
+            raise opened
+        while not opened.digest.wait(interval):
+            status.show(progress_line(label, opened.digest.progress))
     finally:
-        stream.write("\r\x1b[K")
-        stream.flush()
+        status.clear()
+    return opened
 
 
 def progress_line(label: str, fraction: float, width: int = 30) -> str:
@@ -217,8 +268,9 @@ def progress_line(label: str, fraction: float, width: int = 30) -> str:
 def open_profile(path: str, stderr: TextIO) -> Profile:
     """Read and digest the log at ``path``; a truncated log gets a note, a bad one a CliError."""
     try:
-        profile = heapprof_nb.read(path, wait=False, follow=False)
-        wait_with_progress(profile.digest, stderr, label=os.path.basename(path))
+        profile = read_with_progress(
+            lambda: heapprof_nb.read(path, wait=False, follow=False), StatusLine(stderr),
+            label=os.path.basename(path))
     except heapprof_nb.ProfileFormatError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -245,10 +297,12 @@ def default_output(log_path: str, suffix: str) -> str:
     return (root if extension == ".hpnb" else log_path) + suffix
 
 
-def check_writable(path: str) -> None:
-    """Fail before the digest if ``path`` cannot be created."""
+def check_writable(path: str, log_path: str) -> None:
+    """Fail before the digest if ``path`` cannot be created, or is the log itself."""
     if path == STDOUT:
         return
+    if os.path.exists(path) and os.path.samefile(path, log_path):
+        raise CliError(f"cannot write {path}: it is the log being read")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CliError(f"cannot write {path}: the folder {folder} does not exist")
@@ -381,13 +435,14 @@ def print_table(snapshot: Snapshot, top: int, key: Literal["lineno", "function"]
     rest = stats[top:]
     if rest:
         rest_bytes = sum(s.bytes for s in rest)
-        print(f"({len(rest)} more sites, {format_bytes(rest_bytes)}; --top shows more)", file=out)
+        sites = "site" if len(rest) == 1 else "sites"
+        print(f"({len(rest)} more {sites}, {format_bytes(rest_bytes)}; --top shows more)", file=out)
 
 
 def cmd_flamegraph(args: argparse.Namespace, io: Streams) -> int:
     selection = _selection(args)
     output = args.output or default_output(args.log, FLAME_SUFFIX)
-    check_writable(output)
+    check_writable(output, args.log)
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
     title = args.title or f"{os.path.basename(args.log)}: {snapshot.title}"
@@ -399,7 +454,7 @@ def cmd_flamegraph(args: argparse.Namespace, io: Streams) -> int:
 def cmd_export(args: argparse.Namespace, io: Streams) -> int:
     selection = _selection(args)
     output = args.output or default_output(args.log, EXPORT_SUFFIXES[args.format])
-    check_writable(output)
+    check_writable(output, args.log)
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
     writer: Callable[[str], object]

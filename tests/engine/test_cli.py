@@ -11,7 +11,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -345,6 +347,8 @@ def bad_inputs(folder: Path, log: Path) -> list[tuple[tuple[str, ...], int, str]
          "does not exist"),
         (("flamegraph", str(log), "-o", str(folder / "a_file" / "f.html")), 1, "does not exist"),
         (("flamegraph", str(log), "-o", str(folder)), 1, "it is a folder"),
+        (("export", str(log), "--format", "collapsed", "-o", str(log)), 1,
+         "it is the log being read"),
         (("export", str(log), "--format", "pprof", "-o", str(unwritable / "p.pb.gz")), 1,
          "cannot write"),
         (("diff", str(log)), 2, "needs --before and --after"),
@@ -367,6 +371,7 @@ def bad_inputs(folder: Path, log: Path) -> list[tuple[tuple[str, ...], int, str]
 
 def test_every_bad_input_is_one_sentence_and_a_status(known_log: Path, tmp_path: Path) -> None:
     (tmp_path / "script.py").write_text(SCRIPT)
+    original = known_log.read_bytes()
     for args, status, words in bad_inputs(tmp_path, known_log):
         result = cli_run(*args, cwd=tmp_path)
         assert result.returncode == status, (args, result.returncode, result.stderr)
@@ -375,6 +380,7 @@ def test_every_bad_input_is_one_sentence_and_a_status(known_log: Path, tmp_path:
             args, result.stderr)
         assert result.stdout == "", (args, result.stdout)
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob("*.pb.gz"))
+    assert known_log.read_bytes() == original
 
 
 # -- help ------------------------------------------------------------------------------------------
@@ -426,6 +432,20 @@ class SlowDigest:
         return timeout is None or self.waits >= self.steps
 
 
+class Opened:
+    def __init__(self, digest: SlowDigest) -> None:
+        self.digest = digest
+
+
+def slow_open(seconds: float, steps: int) -> Callable[[], Opened]:
+    """A log that takes ``seconds`` to open, then ``steps`` waits to digest."""
+    def open_log() -> Opened:
+        time.sleep(seconds)
+        return Opened(SlowDigest(steps))
+
+    return open_log
+
+
 class Terminal(io.StringIO):
     def __init__(self, tty: bool) -> None:
         super().__init__()
@@ -435,19 +455,38 @@ class Terminal(io.StringIO):
         return self.tty
 
 
-def test_a_slow_digest_draws_a_bar_on_a_terminal() -> None:
+def read_slowly(stream: Terminal, *, delay: float, seconds: float = 0.2, steps: int = 5) -> Opened:
+    status = cli.StatusLine(stream, delay=delay)
+    return cli.read_with_progress(slow_open(seconds, steps), status, label="run.hpnb",
+                                  interval=0.01)
+
+
+def test_a_slow_read_shows_the_time_then_the_digest_s_progress_on_a_terminal() -> None:
     stream = Terminal(tty=True)
-    cli.wait_with_progress(SlowDigest(steps=5), stream, label="run.hpnb", delay=0, interval=0)
+    opened = read_slowly(stream, delay=0)
+    assert opened.digest.waits == 5
     drawn = stream.getvalue()
-    assert "\rdigesting run.hpnb [" in drawn and " 40%" in drawn
+    assert re.search(r"\rreading run\.hpnb: 0\.\d s\x1b\[K", drawn), drawn
+    assert "\rdigesting run.hpnb [############------------------]  40%\x1b[K" in drawn
     assert drawn.endswith("\r\x1b[K")  # the line is cleared at the end
 
 
-def test_no_bar_in_a_pipe_or_on_a_quick_digest() -> None:
-    for digest, tty in ((SlowDigest(steps=5), False), (SlowDigest(steps=1), True)):
+def test_no_bar_in_a_pipe_or_on_a_quick_read() -> None:
+    for tty, delay in ((False, 0.0), (True, 5.0)):
         stream = Terminal(tty=tty)
-        cli.wait_with_progress(digest, stream, label="run.hpnb", delay=0, interval=0)
-        assert stream.getvalue() == ""
+        read_slowly(stream, delay=delay)
+        assert stream.getvalue() == "", (tty, delay)
+
+
+def test_an_error_while_reading_reaches_the_caller_and_clears_the_line() -> None:
+    def broken() -> Opened:
+        time.sleep(0.05)
+        raise heapprof_nb.ProfileFormatError("not a heapprof_nb log")
+
+    stream = Terminal(tty=True)
+    with pytest.raises(heapprof_nb.ProfileFormatError):
+        cli.read_with_progress(broken, cli.StatusLine(stream, delay=0), label="x", interval=0.01)
+    assert stream.getvalue().endswith("\r\x1b[K")
 
 
 def test_progress_line() -> None:
