@@ -7,7 +7,9 @@ chosen the same way: live at the peak unless ``--at``, ``--from``/``--to`` or ``
 say otherwise.
 
 This module uses only the public API (``heapprof_nb.read``, ``Profile``, ``Window``,
-``Snapshot``) and ``heapprof_nb._units``, so the package can be rearranged under it. Errors
+``Snapshot``), ``heapprof_nb._units`` and, for ``stats``, ``heapprof_nb.recommend`` (the
+rate advice has no name at the package's top yet), so the package can be rearranged under it.
+Errors
 are one sentence on stderr and an exit status: 2 for a command line that asks for something
 impossible, 1 for a log that cannot be read or an output that cannot be written.
 """
@@ -15,6 +17,7 @@ impossible, 1 for a log that cannot be read or an output that cannot be written.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import runpy
 import shutil
@@ -96,8 +99,8 @@ def parse_moment(text: str) -> Moment:
     try:
         seconds = float(word) * scale
     except ValueError:
-        seconds = float("nan")
-    if not seconds >= 0 or seconds == float("inf"):  # also catches NaN
+        seconds = -1.0  # not a number: refused below with the negative ones
+    if not (math.isfinite(seconds) and seconds >= 0):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time: give seconds from the start of the run (2.5, 2.5s, "
             "1500ms), start, peak or end"
