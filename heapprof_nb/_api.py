@@ -259,7 +259,7 @@ class profile:
         """The finished profile (``heapprof_nb.read(self.path)``)."""
         if self.path is None:
             raise ProfilerStateError("the profile has not run yet")
-        from ._profile import read
+        from .digest.profile import read
 
         return read(self.path)
 

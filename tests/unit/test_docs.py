@@ -46,7 +46,7 @@ def _documented_options(section: str) -> set[str]:
 
 def _parser_options(magic: str) -> set[str]:
     pytest.importorskip("IPython")
-    from heapprof_nb._ipython import HeapprofMagics
+    from heapprof_nb.notebook.magics import HeapprofMagics
 
     parser = getattr(HeapprofMagics, magic).parser
     return {s for action in parser._actions for s in action.option_strings} - {"-h", "--help"}

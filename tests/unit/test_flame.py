@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from heapprof_nb import flame
-from heapprof_nb.model import Frame, Snapshot, StackStat
+from heapprof_nb.views import flame
+from heapprof_nb.digest.model import Frame, Snapshot, StackStat
 
 MOD = Frame("/app/main.py", "<module>", 1)
 LOAD = Frame("/app/main.py", "load", 10)

@@ -39,8 +39,8 @@ import time
 from types import TracebackType
 from typing import Any
 
-from . import _digest
-from .errors import ProfileFormatError
+from .. import _digest
+from ..errors import ProfileFormatError
 
 __all__ = ["Digest", "cache_path", "CACHE_SUFFIX"]
 

@@ -73,7 +73,7 @@ def _api() -> Any:
 
 
 def _read_profile(path: str) -> Any:
-    from ._profile import read
+    from ..digest.profile import read
 
     return read(path)
 
@@ -156,7 +156,7 @@ def _unquote(text: str | None) -> str | None:
 
 
 def _parse_budget(text: str | None) -> float:
-    from .recommend import parse_budget
+    from ..recommend import parse_budget
 
     try:
         return parse_budget(None if text is None else (_unquote(text.strip()) or ""))
@@ -276,7 +276,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
     def _bookkeeping(self) -> Any:
         """The Bookkeeping sections of this shell (imports the engine: call before starting)."""
         if self._quiet is None:
-            from ._cells import Bookkeeping
+            from .cells import Bookkeeping
 
             self._quiet = Bookkeeping()
         return self._quiet
@@ -294,7 +294,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             raise _Fail(f"%heapprof {action} takes no options (got {', '.join(given)})")
 
     def _start_options(self, args: Any) -> dict[str, Any]:
-        from ._units import parse_bytes, parse_sampling
+        from .._units import parse_bytes, parse_sampling
 
         options: dict[str, Any] = {}
         args.rate, args.sampling = _unquote(args.rate), _unquote(args.sampling)
@@ -355,13 +355,13 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
 
     def _count(self) -> int:
         """N of the cell running this magic, as the notebook shows it (``In [N]``)."""
-        from ._cells import running_count
+        from .cells import running_count
 
         return running_count(self._shell)
 
     def _profile_cell(self, args: Any, line: str, cell: str) -> None:
         __tracebackhide__ = True  # noqa: F841
-        from ._cells import CellMetaWriter, cell_label
+        from .cells import CellMetaWriter, cell_label
 
         name = self._target_name(args)
         live = self._live_available(args.live)
@@ -419,7 +419,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         Line numbers are those of the cell as the user sees it (the ``%%heapprof`` line is
         line 1), so frames read ``In [N], line L`` with L counted in the visible cell.
         """
-        from ._cells import count_lines, register_source
+        from .cells import count_lines, register_source
 
         shell = self._shell
         raw = self._raw_cell
@@ -502,7 +502,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
               f"heapprof_nb.read({path!r}) reopens it")
 
     def _start_across_cells(self, args: Any) -> None:
-        from ._cells import CellWatcher
+        from .cells import CellWatcher
 
         name = self._target_name(args)
         live = self._live_available(args.live)
@@ -624,7 +624,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         return text
 
     def _recommend_again(self, budget: float) -> None:
-        from .recommend import recommend
+        from ..recommend import recommend
 
         assert self._last_stats is not None
         hist, old = self._last_stats
@@ -644,7 +644,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         return api, _RssPeak()
 
     def _stats_end(self, api: Any, rss: _RssPeak, budget: float) -> None:
-        from .recommend import recommend
+        from ..recommend import recommend
 
         hist = api.stop_stats()
         growth = rss.growth()
@@ -765,7 +765,7 @@ def _ends_with_semicolon(code: str) -> bool:
 
 def _view_class() -> Any:
     """The interactive view (``ProfileView``) when it and ipywidgets are available, else None."""
-    for module in ("heapprof_nb.view", "heapprof_nb.widgets"):
+    for module in ("heapprof_nb.notebook.view",):
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -780,7 +780,7 @@ def _view_class() -> Any:
 
 
 def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
-    """Show a finished profile: the interactive view (``heapprof_nb.view.ProfileView``) when
+    """Show a finished profile: the interactive view (``heapprof_nb.notebook.view.ProfileView``) when
     ipywidgets is there, else the history plot, the flame graph of the peak and the top sites.
 
     ``view`` is a live view already shown (``--live``): it is finished with ``profile``.
@@ -800,7 +800,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
         else:
             _display(shown)
             return
-    from . import plot
+    from ..views import plot
 
     try:
         fig = plot.history_figure(profile)
@@ -814,7 +814,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
         return
     snapshot = profile.snapshot_at(peak_time)
     try:
-        from ._cells import trim_notebook_stacks
+        from .cells import trim_notebook_stacks
 
         _display(_html(trim_notebook_stacks(snapshot).flame_html()))
     except Exception as exc:
@@ -825,7 +825,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
 def _image(fig: Any) -> Any:
     import IPython.display
 
-    from .plot import figure_png
+    from ..views.plot import figure_png
 
     shown: Any = IPython.display
     return shown.Image(data=figure_png(fig), format="png")
@@ -839,7 +839,7 @@ def _peak_time(profile: Any) -> float | None:
 
 def sites_table_html(snapshot: Any, n: int = 10) -> str:
     """The top ``n`` allocation sites of a snapshot as an HTML table (with the cell's line)."""
-    from ._units import format_bytes
+    from .._units import format_bytes
 
     total = snapshot.total or 1.0
     rows = []
@@ -867,8 +867,8 @@ def sites_table_html(snapshot: Any, n: int = 10) -> str:
 
 def show_stats(hist: Any, rec: Any) -> None:
     """Show a stats-mode result: size histogram (table and chart), rates, the recommendation."""
-    from . import plot
-    from ._units import format_bytes
+    from ..views import plot
+    from .._units import format_bytes
 
     _display(_html(histogram_table_html(hist)))
     try:
@@ -887,7 +887,7 @@ def show_stats(hist: Any, rec: Any) -> None:
 
 def histogram_table_html(hist: Any) -> str:
     """The size histogram as an HTML table: size range, count, bytes and their shares."""
-    from ._units import format_bytes
+    from .._units import format_bytes
 
     count_total = hist.total_count or 1
     bytes_total = hist.total_bytes or 1

@@ -31,7 +31,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from .model import Frame, Snapshot
+    from ..digest.model import Frame, Snapshot
 
 __all__ = [
     "cell_label",
@@ -201,7 +201,7 @@ class Bookkeeping:
     __slots__ = ("_native", "_depth")
 
     def __init__(self) -> None:
-        from . import _native
+        from .. import _native
 
         self._native: Any = _native
         self._depth = 0
@@ -372,7 +372,7 @@ def trim_notebook_stacks(snapshot: Snapshot) -> Snapshot:
     same cell. Frames the cell called (libraries, even IPython's display functions) stay.
     Stacks without a cell frame are unchanged.
     """
-    from .model import StackStat, merge_stacks
+    from ..digest.model import StackStat, merge_stacks
 
     out: list[StackStat] = []
     changed = False

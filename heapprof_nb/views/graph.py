@@ -36,7 +36,7 @@ from operator import add, mul
 from typing import TYPE_CHECKING, Sequence
 
 from .flame import _NO_FRAME, NO_FRAME_LABEL, _Labels
-from .model import Frame, Snapshot, _fmt_bytes
+from ..digest.model import Frame, Snapshot, _fmt_bytes
 
 if TYPE_CHECKING:
     import graphviz

@@ -5,7 +5,7 @@
 - :meth:`Profile.history` -> :class:`History`: live bytes (total, per top site, other), RSS,
   the sampling error and the markers, against seconds from the start of the run;
 - :meth:`Profile.peak` -> ``(time, bytes)``: the largest estimated live heap (exact in mode 2);
-- :meth:`Profile.snapshot_at` -> :class:`~heapprof_nb.model.Snapshot`: bytes live at a time;
+- :meth:`Profile.snapshot_at` -> :class:`~heapprof_nb.digest.model.Snapshot`: bytes live at a time;
 - :meth:`Profile.window` -> :class:`Window`: for a span (t0, t1], live at t1, allocated in the
   span and kept, allocated and freed in it (temporary), and the growth from t0 to t1.
 
@@ -14,7 +14,7 @@ includes every event logged at or before ``t``, so ``window(t0, t1)`` covers eve
 to and including t1. Estimates follow the "Weights" section of ``docs/log-format.md``; ``error``
 fields are one-sigma sampling errors (0 when every allocation was traced, mode 2).
 
-The work happens in :mod:`heapprof_nb.digest` (the background thread and the C digest).
+The work happens in :mod:`heapprof_nb.digest.thread` (the background thread and the C digest).
 Snapshot and window queries are answered from the digest's in-memory interval index (24 bytes
 per sampled allocation, capped at ``index_limit``); without it they re-read the log with the C
 decoder. Frames of notebook cells are named from the log's META facts: ``cell_label:<file>``
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any, Sequence
 
-from . import _digest
-from .digest import Digest
+from .. import _digest
+from .thread import Digest
 from .model import Frame, Snapshot, StackStat
-from ._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
+from .._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
 
 __all__ = ["Profile", "History", "Window", "Marker", "read", "TRAILER_FIELDS", "MARKER_KINDS"]
 
@@ -128,7 +128,7 @@ class History:
 
 
 class Window:
-    """The four measures of a span (t0, t1], each a :class:`~heapprof_nb.model.Snapshot`:
+    """The four measures of a span (t0, t1], each a :class:`~heapprof_nb.digest.model.Snapshot`:
 
     - ``live_at_end``: live at t1;
     - ``allocated_kept``: allocated in the span and still live at t1;
@@ -427,10 +427,10 @@ class Profile:
         return Window(self, t0, t1, self._query(a, b, live_only=False))
 
     def view(self, **options: Any) -> Any:
-        """The interactive view of this profile (``heapprof_nb.view.ProfileView``): the time
+        """The interactive view of this profile (``heapprof_nb.notebook.view.ProfileView``): the time
         plot, a span selection and its flame graph, flow graph and top sites. Needs ipywidgets
         and matplotlib (ipympl for mouse selection)."""
-        from .view import ProfileView
+        from ..notebook.view import ProfileView
 
         return ProfileView(self, **options)
 
@@ -464,7 +464,7 @@ class Profile:
             self._refresh()
             stacks = self._stacks
             cache = self._stack_cache
-        rows = _Rows(stacks, cache, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
+        rows = StackRows(stacks, cache, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
         return Snapshot._from_rows(rows, title=title, time=time)
 
     def _refresh(self) -> None:
@@ -540,7 +540,7 @@ class _CellNames:
         return cell, source
 
 
-class _Rows:
+class StackRows:
     """One measure of a query, per stack: the rows a lazy ``Snapshot`` is built from.
 
     ``stacks`` is the profile's stack list when the query ran (append-only; replaced, not

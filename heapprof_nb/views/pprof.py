@@ -21,8 +21,8 @@ from __future__ import annotations
 import gzip
 import os
 
-from .model import Frame, Snapshot
-from ._format import encode_varint
+from ..digest.model import Frame, Snapshot
+from .._format import encode_varint
 
 __all__ = ["encode_profile", "write_pprof"]
 

@@ -1,6 +1,6 @@
 """HTML pieces of the interactive view: the top-sites table, the header line, the view's CSS.
 
-Pure text, no widgets: :mod:`heapprof_nb.view` puts them into ipywidgets and into the static
+Pure text, no widgets: :mod:`heapprof_nb.notebook.view` puts them into ipywidgets and into the static
 fallback a saved notebook keeps. Colours come from JupyterLab's CSS variables (with light
 defaults elsewhere), so the table reads in light and dark themes alike.
 """
@@ -12,7 +12,7 @@ import math
 import os
 from typing import Any, Sequence
 
-from ._units import format_bytes
+from .._units import format_bytes
 
 __all__ = ["top_sites", "sites_table", "header_line", "view_css", "static_css", "message"]
 

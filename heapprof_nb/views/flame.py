@@ -29,7 +29,7 @@ from itertools import accumulate, compress, repeat
 from operator import attrgetter, gt, is_, itemgetter, neg, sub
 from typing import Any, Iterable, Sequence
 
-from .model import Frame, Snapshot, _fmt_bytes
+from ..digest.model import Frame, Snapshot, _fmt_bytes
 
 __all__ = ["flame_html", "flame_page", "collapsed", "speedscope_json", "flame_tree"]
 

@@ -135,7 +135,7 @@ class Snapshot:
     def _from_rows(cls, rows: Any, title: str = "", time: float | None = None) -> Snapshot:
         """A snapshot whose ``entries`` are built on first access by ``rows.entries()``.
 
-        ``rows`` is the profile's raw query result (``heapprof_nb._profile._Rows``: per-stack
+        ``rows`` is the profile's raw query result (``heapprof_nb.digest.profile.StackRows``: per-stack
         ``ids``, ``bytes``, ``objects``, ``variance``, zero rows already dropped). Until the
         entries are built, and while they are still exactly the ones built, renderers may read
         the rows directly (``_source_rows``): a flame graph of 50,000 stacks then needs no
@@ -256,14 +256,14 @@ class Snapshot:
 
     def flame_html(self, *, title: str | None = None) -> str:
         """A self-contained HTML flame graph (no network): click to zoom, hover, search."""
-        from .flame import flame_html
+        from ..views.flame import flame_html
 
         return flame_html(self, title=title)
 
     def write_flame_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> str:
         """Write the flame graph as a standalone HTML page (no network needed to open it);
         returns the path."""
-        from .flame import flame_page
+        from ..views.flame import flame_page
 
         path = os.fspath(path)
         with open(path, "w", encoding="utf-8") as fh:
@@ -272,25 +272,25 @@ class Snapshot:
 
     def collapsed(self) -> str:
         """Brendan Gregg's folded stacks (root first, ``;``-separated, bytes as the count)."""
-        from .flame import collapsed
+        from ..views.flame import collapsed
 
         return collapsed(self)
 
     def speedscope_json(self) -> str:
         """The snapshot as a speedscope document (JSON text)."""
-        from .flame import speedscope_json
+        from ..views.flame import speedscope_json
 
         return speedscope_json(self)
 
     def write_pprof(self, path: str) -> str:
         """Write a gzipped pprof profile (objects/count, space/bytes); returns the path."""
-        from .pprof import write_pprof
+        from ..views.pprof import write_pprof
 
         return write_pprof(self, path)
 
     def flow_graph(self, **options: object) -> graphviz.Digraph:
         """The flow graph of this snapshot as a ``graphviz.Digraph`` (see ``graph.flow_graph``)."""
-        from .graph import flow_graph
+        from ..views.graph import flow_graph
 
         return flow_graph(self, **options)  # type: ignore[arg-type]
 
@@ -315,7 +315,7 @@ def _html_escape(text: str) -> str:
 
 def _fmt_bytes(n: float) -> str:
     """Human-readable bytes with binary prefixes: ``1.5 MiB``."""
-    from ._units import format_bytes
+    from .._units import format_bytes
 
     return format_bytes(n)
 

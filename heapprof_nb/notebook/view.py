@@ -3,7 +3,7 @@
 ``ProfileView(profile)`` (also ``profile.view()``, and what ``%%heapprof`` shows) is an
 ipywidgets layout:
 
-- the time plot (:func:`heapprof_nb.plot.draw_history`): estimated live heap stacked by the top
+- the time plot (:func:`heapprof_nb.views.plot.draw_history`): estimated live heap stacked by the top
   allocation sites, the total with its one-sigma band, process RSS, cells as labelled bands, the
   peak. With ipympl installed it is an interactive matplotlib canvas (created directly, no
   ``%matplotlib widget`` needed): drag a span with the mouse (a ``SpanSelector``), or click to
@@ -12,7 +12,7 @@ ipywidgets layout:
   and freed in the span), growth across the span. A moment ``t`` is the span ``(0, t]``: "live
   at end" is then the snapshot at ``t``;
 - "Peak" selects the moment of the largest live heap, "Whole run" the span of the whole run;
-- for the selection: the flame graph (:func:`heapprof_nb.flame.flame_html`), the flow graph
+- for the selection: the flame graph (:func:`heapprof_nb.views.flame.flame_html`), the flow graph
   (graphviz, laid out in a background thread when its tab is open) and the top sites;
 - exports next to the profile file: flame graph HTML, collapsed stacks, speedscope JSON, pprof
   (buttons, and the ``save_*`` methods).
@@ -45,8 +45,8 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from . import _view_html as H
-from ._units import format_bytes
+from . import view_html as H
+from .._units import format_bytes
 
 __all__ = ["ProfileView", "MEASURES", "available"]
 
@@ -402,7 +402,7 @@ class ProfileView:
             import matplotlib.figure  # noqa: F401
             import matplotlib.widgets  # noqa: F401
 
-            from . import flame, plot  # noqa: F401
+            from ..views import flame, plot  # noqa: F401
 
             _ipympl()
 
@@ -411,7 +411,7 @@ class ProfileView:
         """A live view of the log at ``path`` while it is being written (``--live``): its
         digest follows the file; call :meth:`finish` when the run has stopped."""
         with _Quiet():
-            from ._profile import read
+            from ..digest.profile import read
 
             profile = read(path, wait=False, follow=True, cache=False)
         view = cls(profile, live=True, **options)
@@ -460,7 +460,7 @@ class ProfileView:
 
     @property
     def snapshot(self) -> Any:
-        """The :class:`~heapprof_nb.model.Snapshot` of the selection and measure (notebook
+        """The :class:`~heapprof_nb.digest.model.Snapshot` of the selection and measure (notebook
         machinery below the outermost cell trimmed), or None before the view is ready."""
         return self._snapshot
 
@@ -556,7 +556,7 @@ class ProfileView:
             snap = self._compute(t0, t1, point, self._measure)
             got = time.perf_counter()
             self._snapshot = snap
-            from .flame import flame_html
+            from ..views.flame import flame_html
 
             self._flame_html = flame_html(snap)
             self.flame_out.outputs = (_html_output(self._flame_html, "<flame graph>"),)
@@ -597,8 +597,8 @@ class ProfileView:
         A snapshot still backed by the profile's rows is trimmed by swapping in the profile's
         trimmed stack list (built once), so it stays lazy and the flame graph keeps its fast
         path; only when trimming makes two stacks equal are the entries built and merged."""
-        from ._cells import _trim_stack
-        from .model import Snapshot, StackStat, merge_stacks
+        from .cells import _trim_stack
+        from ..digest.model import Snapshot, StackStat, merge_stacks
 
         rows = snapshot._source_rows() if isinstance(snapshot, Snapshot) else None
         if rows is not None:
@@ -765,7 +765,7 @@ class ProfileView:
 
     def _draw(self) -> None:
         """Draw the time plot of what is digested so far (lock held)."""
-        from . import plot
+        from ..views import plot
 
         series = plot.history_series(self.profile, sites=self._sites, points=self._points)
         fig = self._fig
@@ -1031,7 +1031,7 @@ class ProfileView:
 
     def _whole_run_flame(self) -> str:
         """The flame graph of the whole run: what was live at its peak."""
-        from .flame import flame_html
+        from ..views.flame import flame_html
 
         with self._lock:
             t, b = self.profile.peak()
@@ -1092,7 +1092,7 @@ class ProfileView:
 
     def save_flame_html(self, path: str | None = None) -> str:
         """Write the selection's flame graph as a standalone HTML page; returns the path."""
-        from .flame import flame_page
+        from ..views.flame import flame_page
 
         snap = self._current()
         path = path or self.export_path(".flame.html")
@@ -1137,8 +1137,8 @@ class _TrimmedStacks:
         self.unique = True
 
     def rows(self, rows: Any) -> Any:
-        from ._cells import _trim_stack
-        from ._profile import _Rows
+        from .cells import _trim_stack
+        from ..digest.profile import StackRows
 
         source, stacks = self.source, self.stacks
         for stack in source[len(stacks):]:
@@ -1156,7 +1156,7 @@ class _TrimmedStacks:
             return rows
         if not self.unique:
             return None
-        return _Rows(stacks, self.cache, rows.ids, rows.bytes, rows.objects, rows.variance,
+        return StackRows(stacks, self.cache, rows.ids, rows.bytes, rows.objects, rows.variance,
                      rows.samples)
 
 
@@ -1176,7 +1176,7 @@ def _flow_text(snapshot: Any) -> str:
     if snapshot is None or not snapshot.entries:
         return H.message("Nothing to draw: the selection holds no memory.")
     try:
-        from .graph import flow_graph, render_svg
+        from ..views.graph import flow_graph, render_svg
 
         svg = render_svg(flow_graph(snapshot))
     except (ImportError, RuntimeError, OSError) as exc:
