@@ -427,7 +427,8 @@ class Profile:
         return Window(self, t0, t1, self._query(a, b, live_only=False))
 
     def view(self, **options: Any) -> Any:
-        """The interactive view of this profile (``heapprof_nb.notebook.view.ProfileView``): the time
+        """The interactive view of this profile (``heapprof_nb.notebook.view.ProfileView``; options
+        such as ``all_frames=True``, which shows the frames every view hides): the time
         plot, a span selection and its flame graph, flow graph and top sites. Needs ipywidgets
         and matplotlib (ipympl for mouse selection)."""
         from ..notebook.view import ProfileView
@@ -576,6 +577,31 @@ class StackRows:
         return _stack_stats(
             self.stacks, self.ids, self.bytes, self.objects, self.variance, self.samples
         )
+
+    def over(
+        self, stacks: list[tuple[Frame, ...]], cache: dict[str, Any], new_ids: Sequence[int]
+    ) -> StackRows:
+        """These rows over another stack list (a view of the profile's, such as the one the
+        frame policy hides frames in): row ``i`` goes to stack ``new_ids[ids[i]]``, and rows
+        that land on the same stack are summed into one, as a snapshot holds each stack once."""
+        ids = array("Q", map(new_ids.__getitem__, self.ids))
+        if len(set(ids)) == len(ids):
+            return StackRows(stacks, cache, ids, self.bytes, self.objects, self.variance,
+                             self.samples)
+        sums: dict[int, list[float]] = {}
+        for i, b, o, v, n in zip(ids, self.bytes, self.objects, self.variance, self.samples):
+            acc = sums.get(i)
+            if acc is None:
+                sums[i] = [b, o, v, n]
+            else:
+                acc[0] += b
+                acc[1] += o
+                acc[2] += v
+                acc[3] += n
+        merged = list(sums.values())
+        by, ob, va = (array("d", (m[k] for m in merged)) for k in range(3))
+        return StackRows(stacks, cache, array("Q", sums), by, ob, va,
+                         array("Q", (int(m[3]) for m in merged)))
 
 
 def _nonzero(b: float, o: float) -> bool:

@@ -814,9 +814,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
         return
     snapshot = profile.snapshot_at(peak_time)
     try:
-        from .cells import trim_notebook_stacks
-
-        _display(_html(trim_notebook_stacks(snapshot).flame_html()))
+        _display(_html(snapshot.flame_html()))
     except Exception as exc:
         _error(f"could not draw the flame graph: {exc}")
     _display(_html(sites_table_html(snapshot)))

@@ -45,8 +45,9 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from . import view_html as H
 from .._units import format_bytes
+from ..views.frames import shown
+from . import view_html as H
 
 __all__ = ["ProfileView", "MEASURES", "available"]
 
@@ -214,7 +215,8 @@ class ProfileView:
     plot), ``points`` (plot points at most), ``interactive`` (``None``: the ipympl canvas when
     ipympl is installed; ``False``: image and range slider), ``live`` (the profile's log is
     still being written: update the plot about once a second until its digest ends), ``width``
-    and ``height`` of the plot in inches (100 pixels each).
+    and ``height`` of the plot in inches (100 pixels each), ``all_frames`` (show the notebook's
+    and the interpreter's machinery too, which every view hides by default).
 
     Use it from Python as from the mouse: :meth:`select`, :meth:`select_time`,
     :meth:`select_peak`, :meth:`select_all`, the :attr:`measure` property; what it shows is in
@@ -233,9 +235,13 @@ class ProfileView:
         live: bool = False,
         width: float = 9.4,
         height: float = 3.4,
+        all_frames: bool = False,
     ) -> None:
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+        #: Show every frame (no frame policy, see ``heapprof_nb.views.frames``) in the flame
+        #: graph, the flow graph, the table and the exports.
+        self.all_frames = all_frames
         with _Quiet():
             self._init(profile, measure, sites, points, interactive, live, width, height)
 
@@ -260,8 +266,6 @@ class ProfileView:
         self._key: tuple[Any, ...] | None = None
         self._snapshot: Any = None
         self._snap_cache: dict[tuple[Any, ...], Any] = {}
-        self._trimmed: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self._trimmed_table: _TrimmedStacks | None = None
         self._flame_html = ""
         self._table_html = ""
         self._flow: tuple[tuple[Any, ...], str] | None = None
@@ -584,49 +588,11 @@ class ProfileView:
             raw = self.profile.snapshot_at(t1)
         else:
             raw = getattr(self.profile.window(t0, t1), measure)
-        snap = self._trim(raw)
+        snap = shown(raw, self.all_frames)
         if len(self._snap_cache) >= 8:
             self._snap_cache.pop(next(iter(self._snap_cache)))
         self._snap_cache[key] = snap
         return snap
-
-    def _trim(self, snapshot: Any) -> Any:
-        """``trim_notebook_stacks`` with the trimmed stack of each stack object remembered: a
-        profile's snapshots share their stack tuples, so later selections only look them up.
-
-        A snapshot still backed by the profile's rows is trimmed by swapping in the profile's
-        trimmed stack list (built once), so it stays lazy and the flame graph keeps its fast
-        path; only when trimming makes two stacks equal are the entries built and merged."""
-        from .cells import _trim_stack
-        from ..digest.model import Snapshot, StackStat, merge_stacks
-
-        rows = snapshot._source_rows() if isinstance(snapshot, Snapshot) else None
-        if rows is not None:
-            table = self._trimmed_table
-            if table is None or table.source is not rows.stacks:
-                table = self._trimmed_table = _TrimmedStacks(rows.stacks)
-            trimmed = table.rows(rows)
-            if trimmed is rows:
-                return snapshot
-            if trimmed is not None:
-                return Snapshot._from_rows(trimmed, snapshot.title, snapshot.time)
-
-        cache = self._trimmed
-        out = []
-        changed = False
-        for e in snapshot.entries:
-            stack = e.stack
-            hit = cache.get(id(stack))
-            if hit is None or hit[0] is not stack:
-                hit = (stack, _trim_stack(stack))
-                cache[id(stack)] = hit
-            if hit[1] is not stack:
-                changed = True
-                e = StackStat(hit[1], e.bytes, e.objects, e.samples, e.variance)
-            out.append(e)
-        if not changed:
-            return snapshot
-        return type(snapshot)(merge_stacks(out), snapshot.title, snapshot.time)
 
     def _status_text(self, snap: Any) -> str:
         t0, t1 = self._sel or (0.0, 0.0)
@@ -941,8 +907,6 @@ class ProfileView:
         with self._lock:
             self._ready = True
             self._snap_cache.clear()
-            self._trimmed.clear()
-            self._trimmed_table = None
             self._key = None
             self._draw()
             png = self._png()
@@ -1099,65 +1063,28 @@ class ProfileView:
         _write_text(path, flame_page(snap))
         return path
 
+    # The selection's snapshot already went through the frame policy (or all_frames asked for
+    # none): the exports write it as it is, all_frames=True meaning "hide nothing more".
+
     def save_collapsed(self, path: str | None = None) -> str:
         """Write the selection's folded stacks (flamegraph.pl, inferno); returns the path."""
         snap = self._current()
         path = path or self.export_path(".collapsed.txt")
-        _write_text(path, snap.collapsed())
+        _write_text(path, snap.collapsed(all_frames=True))
         return path
 
     def save_speedscope(self, path: str | None = None) -> str:
         """Write the selection as a speedscope JSON file; returns the path."""
         snap = self._current()
         path = path or self.export_path(".speedscope.json")
-        _write_text(path, snap.speedscope_json())
+        _write_text(path, snap.speedscope_json(all_frames=True))
         return path
 
     def save_pprof(self, path: str | None = None) -> str:
         """Write the selection as a gzipped pprof profile; returns the path."""
         snap = self._current()
         path = path or self.export_path(".pb.gz")
-        return str(snap.write_pprof(path))
-
-
-class _TrimmedStacks:
-    """A profile's stack list with notebook machinery trimmed (``_cells._trim_stack``), kept in
-    step with the profile's (append-only) list. ``rows()`` gives a query's rows over the trimmed
-    list: the same rows when nothing was trimmed, None when trimming made two stacks equal (the
-    entries must then be merged)."""
-
-    __slots__ = ("source", "stacks", "cache", "changed", "seen", "unique")
-
-    def __init__(self, source: list[tuple[Any, ...]]) -> None:
-        self.source = source
-        self.stacks: list[tuple[Any, ...]] = []
-        self.cache: dict[str, Any] = {}  # renderers' cache for the trimmed list
-        self.changed = False
-        self.seen: set[tuple[Any, ...]] = set()
-        self.unique = True
-
-    def rows(self, rows: Any) -> Any:
-        from .cells import _trim_stack
-        from ..digest.profile import StackRows
-
-        source, stacks = self.source, self.stacks
-        for stack in source[len(stacks):]:
-            cut = _trim_stack(stack)
-            if cut is not stack:
-                self.changed = True
-            if self.unique:
-                if cut in self.seen:
-                    self.unique = False
-                    self.seen.clear()
-                else:
-                    self.seen.add(cut)
-            stacks.append(cut)
-        if not self.changed:
-            return rows
-        if not self.unique:
-            return None
-        return StackRows(stacks, self.cache, rows.ids, rows.bytes, rows.objects, rows.variance,
-                     rows.samples)
+        return str(snap.write_pprof(path, all_frames=True))
 
 
 def _clamp(t: float, end: float) -> float:

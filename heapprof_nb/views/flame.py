@@ -1,155 +1,50 @@
-"""Flame graph renderers of a ``Snapshot``: interactive HTML, folded stacks, speedscope.
+"""The flame graph of a ``Snapshot``: the merged call tree, and the interactive HTML that draws it.
 
 ``flame_html`` builds one self-contained HTML fragment (a ``<div>`` with scoped ``<style>``, the
 tree as JSON in ``<script type="application/json" class="hpnb-flame-data">`` and a small inline
 script that draws it). Nothing is fetched from the network, so the same text works inside a
 Jupyter output cell, in VS Code, and saved as a file (``flame_page`` wraps it in a document).
 
-Sign convention, shared by every function here: a flame graph needs widths, so only stacks with
-positive estimated bytes are drawn, and the stacks a "growth" snapshot lost (negative bytes) are
-counted and reported instead (in the header of the HTML and in ``data-`` attributes).
-``negative=True`` draws the other side: the stacks that shrank, sized by how much they shrank.
-
-Bytes are rounded to whole bytes once per stack with a running-total rounding, so the integers
-shown everywhere add up exactly: the root of the HTML tree, the sum of the folded lines and the
-sum of the speedscope weights all equal ``round(total of the drawn stacks)``.
+Its style and script are ``flame_assets/flame.css`` and ``flame_assets/flame.js``, read once and
+inlined into every graph. Only the stacks of one sign are drawn, with whole-byte weights
+(``signed``, shared with the exports): the stacks a "growth" snapshot lost are counted and
+reported in the header and in ``data-`` attributes; ``negative=True`` draws the other side.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
-import math
+import re
 import threading
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from itertools import accumulate, compress, repeat
-from operator import attrgetter, gt, is_, itemgetter, neg, sub
-from typing import Any, Iterable, Sequence
+from importlib import resources
+from itertools import accumulate, repeat
+from operator import is_, itemgetter
+from typing import Any, Iterable
 
-from ..digest.model import Frame, Snapshot, _fmt_bytes
+from .._units import format_bytes
+from ..digest.model import Frame, Snapshot
+from .frames import KIND_OTHER, NO_FRAME, Labels, kind, short_name
+from .signed import signed_stacks, signed_weights
 
-__all__ = ["flame_html", "flame_page", "collapsed", "speedscope_json", "flame_tree"]
+__all__ = ["flame_html", "flame_page", "flame_tree"]
 
-SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 #: Frames narrower than this share of the total are folded into a "(N small frames)" sibling.
 DEFAULT_MIN_SHARE = 0.001
 
-#: Stand-in frame for a stack without any Python frame (e.g. an allocation at interpreter start).
-NO_FRAME_LABEL = "<no Python frame>"
-_NO_FRAME = Frame(NO_FRAME_LABEL, NO_FRAME_LABEL, 0)
-_NO_FRAME_STACK: tuple[Frame, ...] = (_NO_FRAME,)
-
-# Kinds of frames, used for colour: 0 your code, 1 libraries and the standard library,
-# 2 notebook cells, 3 synthetic (root, small frames, no Python frame).
-_KIND_USER, _KIND_LIB, _KIND_CELL, _KIND_OTHER = 0, 1, 2, 3
-_LIB_MARKERS = ("site-packages", "dist-packages", "/lib/python", "\\lib\\", "<frozen")
-
 Node = dict[str, Any]
 
-
-# --------------------------------------------------------------------------------------------
-# Labels and the signed, rounded stack list shared by the three renderers
-
-
-def _frame_kind(frame: Frame) -> int:
-    if frame is _NO_FRAME:
-        return _KIND_OTHER
-    if frame.cell is not None or frame.filename.startswith("<ipython-input"):
-        return _KIND_CELL
-    name = frame.filename
-    if any(m in name for m in _LIB_MARKERS):
-        return _KIND_LIB
-    return _KIND_USER
-
-
-def _frame_label(frame: Frame) -> str:
-    return NO_FRAME_LABEL if frame is _NO_FRAME else frame.label
-
-
-class _Labels:
-    """Interns frames to small integers by their label (``Frame.label``).
-
-    Frames are looked up by object identity first (the reader shares one ``Frame`` object per
-    code location, so that is the fast path) and merged by label, so equal locations held in
-    distinct objects still become one frame of the graph.
-    """
-
-    __slots__ = ("by_id", "by_label", "frames", "labels")
-
-    def __init__(self) -> None:
-        self.by_id: dict[int, int] = {}
-        self.by_label: dict[str, int] = {}
-        self.frames: list[Frame] = []
-        self.labels: list[str] = []
-
-    def index(self, frame: Frame) -> int:
-        i = self.by_id.get(id(frame))
-        if i is None:
-            label = _frame_label(frame)
-            i = self.by_label.get(label)
-            if i is None:
-                i = self.by_label[label] = len(self.labels)
-                self.labels.append(label)
-                self.frames.append(frame)
-            self.by_id[id(frame)] = i
-        return i
-
-    def indexes(self, frames: Sequence[Frame]) -> list[int]:
-        """Label indexes of ``frames`` (C-speed when every frame was seen before)."""
-        try:
-            return list(map(self.by_id.__getitem__, map(id, frames)))
-        except KeyError:
-            return [self.index(f) for f in frames]
-
-
-def _signed_stacks(
-    snapshot: Snapshot, negative: bool
-) -> tuple[list[tuple[Frame, ...]], list[int], int, int]:
-    """Stacks of one sign with whole-byte weights, and the bytes and count of the other sign.
-
-    Weights are rounded on the running total (each within 1 byte of its estimate) so that they
-    sum exactly to ``round(sum of the estimates)``; stacks whose weight rounds to 0 are dropped.
-    Stacks without a Python frame get the single frame ``<no Python frame>``.
-    """
-    entries = snapshot.entries
-    stacks, weights, other_bytes, other_n = _signed(
-        list(map(attrgetter("bytes"), entries)), map(attrgetter("stack"), entries), negative
-    )
-    if not all(stacks):
-        stacks = [st or _NO_FRAME_STACK for st in stacks]
-    return stacks, weights, other_bytes, other_n
-
-
-def _signed(
-    values: list[float], stacks: Iterable[Any], negative: bool
-) -> tuple[list[Any], list[int], int, int]:
-    """``_signed_stacks`` on the bytes and stacks of the entries, in their order."""
-    if negative:
-        values = list(map(neg, values))
-    keep = list(map(gt, values, repeat(0.0)))
-    other: list[float] = []
-    if all(keep):
-        stacks = list(stacks)
-        raw = values
-    else:
-        other = [-b for b in values if b < 0]
-        stacks = list(compress(stacks, keep))
-        raw = list(compress(values, keep))
-    cum = list(map(round, accumulate(raw)))
-    weights = list(map(sub, cum, [0, *cum[:-1]]))
-    if not all(weights):
-        nonzero = list(map(bool, weights))
-        stacks = list(compress(stacks, nonzero))
-        weights = list(compress(weights, nonzero))
-    return stacks, weights, round(math.fsum(other)), len(other)
+_NO_FRAME_STACK: tuple[Frame, ...] = (NO_FRAME,)
 
 
 class _StackTable:
-    """A profile's stacks as tuples of label indexes (``_Labels``), leaf first: built once per
+    """A profile's stacks as tuples of label indexes (``Labels``), leaf first: built once per
     profile and extended as the profile grows, so a selection's flame graph starts from stack ids
     instead of ``Frame`` tuples. The empty stack is ``(index of <no Python frame>,)``.
 
@@ -162,8 +57,8 @@ class _StackTable:
 
     def __init__(self, stacks: list[tuple[Frame, ...]]) -> None:
         self.stacks = stacks
-        self.labels = _Labels()
-        self.labels.index(_NO_FRAME)
+        self.labels = Labels()
+        self.labels.index(NO_FRAME)
         self.keys: list[tuple[int, ...]] = []
         self.ambiguous = False
         self.lock = threading.Lock()
@@ -187,7 +82,7 @@ class _StackTable:
             if len(keys) < n:
                 labels = self.labels
                 get = labels.by_id.__getitem__
-                no_frame = (labels.by_id[id(_NO_FRAME)],)
+                no_frame = (labels.by_id[id(NO_FRAME)],)
                 for st in stacks[len(keys) : n]:
                     if not st:
                         keys.append(no_frame)
@@ -204,7 +99,7 @@ class _StackTable:
         if i is None:
             i = labels.index(frame)
             first = labels.frames[i]
-            if first is not frame and (first is _NO_FRAME or first != frame):
+            if first is not frame and (first is NO_FRAME or first != frame):
                 self.ambiguous = True
         return i
 
@@ -225,7 +120,7 @@ def _signed_keys(
     table.update()
     if table.ambiguous:
         return None
-    ids, weights, other_bytes, other_n = _signed(list(rows.bytes), rows.ids, negative)
+    ids, weights, other_bytes, other_n = signed_weights(list(rows.bytes), rows.ids, negative)
     return ids, weights, other_bytes, other_n, table
 
 
@@ -385,7 +280,7 @@ def _signed_tree(
         ids, weights, other_bytes, other_n, table = fast
         tree = _build_trie_tree(table, ids, weights, min_share)
     else:
-        stacks, weights, other_bytes, other_n = _signed_stacks(snapshot, negative)
+        stacks, weights, other_bytes, other_n = signed_stacks(snapshot, negative)
         tree = _build_tree(stacks, weights, min_share)
     return tree, len(weights), other_bytes, other_n
 
@@ -397,7 +292,7 @@ def _root(total: int) -> Node:
         "bytes": total,
         "children": [],
         "function": "all",
-        "kind": _KIND_OTHER,
+        "kind": KIND_OTHER,
     }
 
 
@@ -408,12 +303,12 @@ def _small_node(small_n: int, small_bytes: int) -> Node:
         "bytes": small_bytes,
         "children": [],
         "function": f"({small_n} small)",
-        "kind": _KIND_OTHER,
+        "kind": KIND_OTHER,
         "small": small_n,
     }
 
 
-def _node_maker(labels: _Labels) -> Any:
+def _node_maker(labels: Labels) -> Any:
     """``node_of(label index, bytes)``: a new tree node (the frame's facts computed once)."""
     info: dict[int, tuple[str, str, str | None, int]] = {}
 
@@ -421,13 +316,9 @@ def _node_maker(labels: _Labels) -> Any:
         meta = info.get(li)
         if meta is None:
             f = labels.frames[li]
-            if f is _NO_FRAME:
-                meta = ("", NO_FRAME_LABEL, None, _KIND_OTHER)
-            else:
-                short = f.function
-                if f.cell is not None and (short == "<module>" or short.startswith("<cell")):
-                    short = f.location
-                meta = (f.location, short, f.source, _frame_kind(f))
+            k = kind(f)
+            where = "" if k == KIND_OTHER else f.location  # the stand-ins have no place
+            meta = (where, short_name(f), f.source, k)
             info[li] = meta
         node: Node = {
             "name": labels.labels[li],
@@ -454,7 +345,7 @@ def _build_tree(stacks: list[tuple[Frame, ...]], weights: list[int], min_share: 
     if not stacks:
         return root
     threshold = total * min_share if min_share > 0 else 0
-    labels = _Labels()
+    labels = Labels()
     node_of = _node_maker(labels)
 
     # Stacks are addressed by their index in one list sorted longest first, so the stacks of a
@@ -574,346 +465,16 @@ class _Raw:
         self.text = text
 
 
-_LIGHT = {
-    "--hp-bg": "#ffffff",
-    "--hp-fg": "#1f2328",
-    "--hp-muted": "#59636e",
-    "--hp-border": "#d1d9e0",
-    "--hp-field": "#f6f8fa",
-    "--hp-text": "#14171a",
-    "--hp-l": "77%",
-    "--hp-dl": "1",
-    "--hp-sat": "78%",
-    "--hp-gray": "#d4d7db",
-    "--hp-match": "#a4348f",
-    "--hp-match-text": "#ffffff",
-    "--hp-tip-bg": "#ffffff",
-    "--hp-tip-shadow": "rgba(31,35,40,.18)",
-}
-_DARK = {
-    "--hp-bg": "#16181c",
-    "--hp-fg": "#e6e8eb",
-    "--hp-muted": "#a2aab4",
-    "--hp-border": "#3a3f47",
-    "--hp-field": "#22262c",
-    "--hp-text": "#f3f4f6",
-    "--hp-l": "28%",
-    "--hp-dl": "0.5",
-    "--hp-sat": "50%",
-    "--hp-gray": "#3f444c",
-    "--hp-match": "#e58ad6",
-    "--hp-match-text": "#1a0716",
-    "--hp-tip-bg": "#22262c",
-    "--hp-tip-shadow": "rgba(0,0,0,.5)",
-}
+_OPENING_COMMENT = re.compile(r"\A(?:/\*.*?\*/|(?://[^\n]*\n)+)\s*", re.S)
 
 
-def _css(uid: str) -> str:
-    s = f"#{uid}"
-
-    def block(sel: str, vars_: dict[str, str]) -> str:
-        body = ";".join(f"{k}:{v}" for k, v in vars_.items())
-        return f"{sel}{{{body};color-scheme:{'dark' if vars_ is _DARK else 'light'}}}"
-
-    dark_sel = ",".join(
-        f"{p} {s}"
-        for p in (
-            'body[data-jp-theme-light="false"]',
-            "body.vscode-dark",
-            "body.vscode-high-contrast:not(.vscode-high-contrast-light)",
-            "html.hpnb-dark",
-        )
-    )
-    light_sel = ",".join(
-        f"{p} {s}"
-        for p in (
-            'body[data-jp-theme-light="true"]',
-            "body.vscode-light",
-            "body.vscode-high-contrast-light",
-            "html.hpnb-light",
-        )
-    )
-    return "".join(
-        [
-            block(s, _LIGHT),
-            "@media (prefers-color-scheme: dark){" + block(s, _DARK) + "}",
-            block(light_sel, _LIGHT),
-            block(dark_sel, _DARK),
-            f"{s}{{position:relative;box-sizing:border-box;margin:4px 0;padding:8px 10px 10px;"
-            "border:1px solid var(--hp-border);border-radius:6px;background:var(--hp-bg);"
-            "color:var(--hp-fg);font:12px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,"
-            "'Helvetica Neue',Arial,sans-serif;text-align:left}",
-            f"{s} *{{box-sizing:border-box}}",
-            f"{s} .hpnb-head{{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 12px;"
-            "margin-bottom:6px}",
-            f"{s} .hpnb-title{{font-weight:600;font-size:13px}}",
-            f"{s} .hpnb-muted{{color:var(--hp-muted)}}",
-            f"{s} .hpnb-ctrl{{margin-left:auto;display:flex;gap:6px;align-items:center}}",
-            f"{s} input,{s} button{{font:inherit;color:var(--hp-fg);"
-            "background:var(--hp-field);border:1px solid var(--hp-border);border-radius:4px;"
-            "padding:2px 7px;margin:0}",
-            f"{s} input{{width:16em}}",
-            f"{s} button{{cursor:pointer}}",
-            f"{s} button:disabled{{cursor:default;opacity:.5}}",
-            f"{s} input:focus-visible,{s} button:focus-visible{{outline:2px solid "
-            "var(--hp-match);outline-offset:1px}",
-            f"{s} .hpnb-status{{min-height:1.4em;color:var(--hp-muted);margin-bottom:4px;"
-            "white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-            f"{s} .hpnb-status b{{color:var(--hp-fg);font-weight:600}}",
-            f"{s} .hpnb-chart{{position:relative;width:100%;min-height:126px;overflow:hidden;"
-            "-webkit-user-select:none;user-select:none}",
-            f"{s} .hpnb-f{{position:absolute;height:17px;padding:0 4px;overflow:hidden;"
-            "white-space:nowrap;text-overflow:ellipsis;font-size:11px;line-height:17px;"
-            "cursor:pointer;color:var(--hp-text);border-right:1px solid var(--hp-bg);"
-            "border-bottom:1px solid var(--hp-bg);"
-            "background:hsl(var(--h),var(--hp-sat),calc(var(--hp-l) + var(--d) * "
-            "var(--hp-dl) * 1%))}",
-            f"{s} .hpnb-f.hpnb-k1{{background:hsl(var(--h),calc(var(--hp-sat) * .7),"
-            "calc(var(--hp-l) + var(--d) * var(--hp-dl) * 1%))}",
-            f"{s} .hpnb-f.hpnb-k3{{background:var(--hp-gray)}}",
-            f"{s} .hpnb-f.hpnb-anc{{opacity:.55}}",
-            f"{s} .hpnb-f.hpnb-m{{background:var(--hp-match);color:var(--hp-match-text)}}",
-            f"{s} .hpnb-f:hover{{filter:brightness(1.08) saturate(1.15);"
-            "outline:1px solid var(--hp-fg);outline-offset:-1px}",
-            f"{s} .hpnb-tip{{position:absolute;z-index:10;pointer-events:none;max-width:min(560px,"
-            "90%);padding:6px 8px;border:1px solid var(--hp-border);border-radius:5px;"
-            "background:var(--hp-tip-bg);box-shadow:0 3px 10px var(--hp-tip-shadow);"
-            "font-size:12px;overflow-wrap:anywhere}",
-            f"{s} .hpnb-tip[hidden]{{display:none}}",
-            f"{s} .hpnb-tip .hpnb-t-name{{font-weight:600;margin-bottom:2px}}",
-            f"{s} .hpnb-tip table{{border-collapse:collapse}}",
-            f"{s} .hpnb-tip td{{padding:0 8px 0 0;vertical-align:top;border:0;"
-            "text-align:left;background:none}",
-            f"{s} .hpnb-tip td:first-child{{color:var(--hp-muted)}}",
-            f"{s} .hpnb-tip code{{font:11px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,"
-            "monospace;white-space:pre-wrap;background:var(--hp-field);padding:1px 3px;"
-            "border-radius:3px}",
-            f"{s} .hpnb-empty{{padding:24px;text-align:center;color:var(--hp-muted)}}",
-        ]
-    )
-
-
-_JS = r"""(function () {
-  "use strict";
-  var script = document.currentScript;
-  var box = (script && script.parentNode && script.parentNode.id === "__ID__")
-    ? script.parentNode : document.getElementById("__ID__");
-  if (!box || box.getAttribute("data-hpnb-ready")) { return; }
-  box.setAttribute("data-hpnb-ready", "1");
-  var nojs = box.querySelector(".hpnb-nojs");
-  if (nojs) { nojs.parentNode.removeChild(nojs); }
-  var tree = JSON.parse(box.querySelector("script.hpnb-flame-data").textContent);
-  var chart = box.querySelector(".hpnb-chart");
-  var tip = box.querySelector(".hpnb-tip");
-  var status = box.querySelector(".hpnb-status");
-  var input = box.querySelector("input");
-  var reset = box.querySelector("button");
-  var ROW = 18, total = tree.bytes || 0, nodes = [], focus = tree, query = "";
-
-  (function index() {  // flat list, parent links and depths; iterative (trees may be deep)
-    tree.parent = null; tree.depth = 0;
-    var todo = [tree];
-    while (todo.length) {
-      var n = todo.pop();
-      n.i = nodes.length; nodes.push(n);
-      var ch = n.children || [], sum = 0;
-      for (var k = 0; k < ch.length; k++) {
-        ch[k].parent = n; ch[k].depth = n.depth + 1; sum += ch[k].bytes; todo.push(ch[k]);
-      }
-      n.self = Math.max(0, n.bytes - sum);
-    }
-  })();
-
-  function hash(s) {
-    var h = 2166136261;
-    for (var k = 0; k < s.length; k++) { h ^= s.charCodeAt(k); h = Math.imul(h, 16777619); }
-    return h >>> 0;
-  }
-  function fileOf(n) {
-    var loc = n.location || "", c = loc.lastIndexOf(":");
-    return c > 0 ? loc.slice(0, c) : loc;
-  }
-  function colour(el, n) {
-    var k = n.kind, fh = hash(fileOf(n)), nh = hash(n.name);
-    var h = k === 2 ? 195 + fh % 30 : k === 1 ? 34 + fh % 22 : fh % 28;
-    el.style.setProperty("--h", String(h));
-    el.style.setProperty("--d", String((nh % 9) - 4));
-  }
-  function human(b) {
-    var u = ["B", "KiB", "MiB", "GiB", "TiB"], a = Math.abs(b), i = 0;
-    while (a >= 1024 && i < u.length - 1) { a /= 1024; i++; }
-    return (b < 0 ? "-" : "") + (i ? a.toFixed(1) : a.toFixed(0)) + " " + u[i];
-  }
-  function pct(b, of) {
-    if (!of) { return "0%"; }
-    var p = 100 * b / of;
-    return (p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toPrecision(2)) + "%";
-  }
-  function isAncestor(a, n) { while (n) { if (n === a) { return true; } n = n.parent; } return false; }
-
-  function matches(n) {
-    if (!query || n.small || n === tree) { return false; }
-    var q = query;
-    return n.name.toLowerCase().indexOf(q) >= 0 || (n.source || "").toLowerCase().indexOf(q) >= 0;
-  }
-  function matchedBytes(under) {  // bytes of matched frames, nested matches counted once
-    var sum = 0, todo = [under];
-    while (todo.length) {
-      var n = todo.pop();
-      if (n !== under && n.m) { sum += n.bytes; continue; }
-      if (n === under && n.m) { return n.bytes; }
-      var ch = n.children || [];
-      for (var k = 0; k < ch.length; k++) { todo.push(ch[k]); }
-    }
-    return sum;
-  }
-
-  function bar(n, x, w, row, cls, width) {
-    var el = document.createElement("div");
-    el.className = "hpnb-f hpnb-k" + n.kind + (cls ? " " + cls : "") + (n.m ? " hpnb-m" : "");
-    el.style.left = (100 * x) + "%";
-    el.style.width = (100 * w) + "%";
-    el.style.top = (row * ROW) + "px";
-    el.setAttribute("data-name", n.name);
-    el.setAttribute("data-bytes", String(n.bytes));
-    el.setAttribute("data-i", String(n.i));
-    colour(el, n);
-    if (w * width >= 28) { el.textContent = n.function || n.name; }
-    return el;
-  }
-
-  function render() {
-    var width = chart.clientWidth || 1000, frag = document.createDocumentFragment(), rows = 0;
-    chart.textContent = "";
-    if (!total) {
-      var e = document.createElement("div");
-      e.className = "hpnb-empty";
-      e.textContent = "Nothing to draw: no allocations in this snapshot.";
-      chart.appendChild(e); chart.style.height = "auto";
-      return;
-    }
-    var anc = [], a = focus;
-    while (a) { anc.unshift(a); a = a.parent; }
-    for (var r = 0; r < anc.length - 1; r++) { frag.appendChild(bar(anc[r], 0, 1, r, "hpnb-anc", width)); }
-    var scale = focus.bytes ? 1 / focus.bytes : 0, minw = 0.5 / width;
-    var todo = [[focus, 0, anc.length - 1]];
-    while (todo.length) {
-      var t = todo.pop(), n = t[0], x = t[1], row = t[2], w = n.bytes * scale;
-      frag.appendChild(bar(n, x, w, row, "", width));
-      if (row + 1 > rows) { rows = row + 1; }
-      var ch = n.children || [], cx = x;
-      for (var k = 0; k < ch.length; k++) {
-        var cw = ch[k].bytes * scale;
-        if (cw >= minw) { todo.push([ch[k], cx, row + 1]); }
-        cx += cw;
-      }
-    }
-    chart.style.height = (rows * ROW) + "px";
-    chart.appendChild(frag);
-    reset.disabled = focus === tree;
-    showStatus();
-  }
-
-  function showStatus() {
-    status.textContent = "";
-    var parts = [];
-    if (query) {
-      var mb = matchedBytes(tree);
-      parts.push(["Matched ", human(mb), " = " + pct(mb, total) + " of total"]);
-      if (focus !== tree) { parts.push(["", pct(matchedBytes(focus), focus.bytes), " of this view"]); }
-    }
-    if (focus !== tree) {
-      parts.push(["Zoomed to ", focus.function || focus.name, ": " + human(focus.bytes) + " = " +
-        pct(focus.bytes, total) + " of total (click the top bar or Reset to zoom out)"]);
-    } else if (!query) {
-      parts.push(["", "", "Click a frame to zoom in; hover for details."]);
-    }
-    for (var k = 0; k < parts.length; k++) {
-      if (k) { status.appendChild(document.createTextNode(" \u00b7 ")); }
-      status.appendChild(document.createTextNode(parts[k][0]));
-      if (parts[k][1]) { var b = document.createElement("b"); b.textContent = parts[k][1]; status.appendChild(b); }
-      status.appendChild(document.createTextNode(parts[k][2]));
-    }
-  }
-
-  function row(tbody, label, value, code) {
-    var tr = document.createElement("tr"), th = document.createElement("td"), td = document.createElement("td");
-    th.textContent = label;
-    if (code) { var c = document.createElement("code"); c.textContent = value; td.appendChild(c); }
-    else { td.textContent = value; }
-    tr.appendChild(th); tr.appendChild(td); tbody.appendChild(tr);
-  }
-  function showTip(n, ev) {
-    tip.textContent = "";
-    var name = document.createElement("div");
-    name.className = "hpnb-t-name"; name.textContent = n.name; tip.appendChild(name);
-    var table = document.createElement("table"), tb = document.createElement("tbody");
-    row(tb, "bytes", human(n.bytes) + " (" + Math.round(n.bytes).toLocaleString() + " B)");
-    row(tb, "share", pct(n.bytes, total) + " of total" +
-      (focus !== tree && isAncestor(focus, n) ? ", " + pct(n.bytes, focus.bytes) + " of view" : ""));
-    if (n.self && n !== tree && !n.small) { row(tb, "self", human(n.self) + " (" + pct(n.self, total) + ")"); }
-    if (n.location) { row(tb, "location", n.location); }
-    if (n.source) { row(tb, "source", n.source.trim(), true); }
-    if (n.small) { row(tb, "", "frames under " + pct(threshold(), 1) + " of the total, merged"); }
-    table.appendChild(tb); tip.appendChild(table);
-    tip.hidden = false;
-    moveTip(ev);
-  }
-  function threshold() { var m = parseFloat(box.getAttribute("data-min-share")); return isNaN(m) ? 0 : m; }
-  function moveTip(ev) {  // next to the pointer, kept inside the box (outputs may clip)
-    var r = box.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top;
-    var w = tip.offsetWidth, h = tip.offsetHeight, x = px + 14, y = py + 16;
-    if (x + w > r.width - 4) { x = Math.max(4, px - w - 10); }
-    if (y + h > r.height - 4) { y = py - h - 10 >= 0 ? py - h - 10 : Math.max(0, r.height - h - 4); }
-    tip.style.left = x + "px"; tip.style.top = y + "px";
-  }
-  function nodeAt(ev) {
-    var el = ev.target;
-    while (el && el !== chart) {
-      if (el.getAttribute && el.getAttribute("data-i") !== null) { return nodes[+el.getAttribute("data-i")]; }
-      el = el.parentNode;
-    }
-    return null;
-  }
-  var hovered = null;
-  chart.addEventListener("mousemove", function (ev) {
-    var n = nodeAt(ev);
-    if (!n) { tip.hidden = true; hovered = null; return; }
-    if (n !== hovered) { hovered = n; showTip(n, ev); } else { moveTip(ev); }
-  });
-  chart.addEventListener("mouseleave", function () { tip.hidden = true; hovered = null; });
-  chart.addEventListener("click", function (ev) {
-    var n = nodeAt(ev);
-    if (!n) { return; }
-    focus = (n === focus && n.parent) ? n.parent : n;
-    tip.hidden = true; hovered = null;
-    render();
-  });
-  reset.addEventListener("click", function () { focus = tree; render(); });
-  var timer = null;
-  function search() {
-    query = input.value.trim().toLowerCase();
-    for (var k = 0; k < nodes.length; k++) { nodes[k].m = matches(nodes[k]); }
-    render();
-  }
-  input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(search, 120); });
-  input.addEventListener("keydown", function (ev) {
-    ev.stopPropagation();  // keep notebook shortcuts out of the search box
-    if (ev.key === "Escape") { input.value = ""; search(); }
-    if (ev.key === "Enter") { clearTimeout(timer); search(); }
-  });
-  box.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && focus !== tree) { focus = tree; render(); ev.stopPropagation(); }
-  });
-  if (typeof ResizeObserver === "function") {
-    var lastWidth = chart.clientWidth;
-    new ResizeObserver(function () {
-      var w = chart.clientWidth;
-      if (w && Math.abs(w - lastWidth) > 2) { lastWidth = w; render(); }
-    }).observe(chart);
-  }
-  render();
-})();"""
+@functools.lru_cache(maxsize=None)
+def _asset(name: str) -> str:
+    """A file of ``flame_assets/`` (read once), without the comment that opens it: inlined into
+    every graph, so the graph works offline."""
+    folder = resources.files(__name__.rpartition(".")[0]).joinpath("flame_assets")
+    text = folder.joinpath(name).read_text(encoding="utf-8")
+    return _OPENING_COMMENT.sub("", text, count=1)
 
 
 def flame_html(
@@ -951,17 +512,17 @@ def flame_html(
     esc = html.escape
     total = tree["bytes"]
     what = "shrank by" if negative else "total"
-    summary = f"{what} {_fmt_bytes(total)} in {n_stacks:,} stack{'s' if n_stacks != 1 else ''}"
+    summary = f"{what} {format_bytes(total)} in {n_stacks:,} stack{'s' if n_stacks != 1 else ''}"
     err = snapshot.error
     if err > 0 and not negative:
-        summary += f" (\u00b1{_fmt_bytes(err)})"
+        summary += f" (\u00b1{format_bytes(err)})"
     note = ""
     if other_n:
         side = "grew" if negative else "shrank"
         sign = "+" if negative else "-"
         note = (
             f'<span class="hpnb-muted">not drawn: {other_n:,} stack'
-            f"{'s' if other_n != 1 else ''} that {side} ({sign}{_fmt_bytes(other_bytes)})</span>"
+            f"{'s' if other_n != 1 else ''} that {side} ({sign}{format_bytes(other_bytes)})</span>"
         )
     attrs = (
         f'id="{uid}" class="hpnb-flame" data-total="{total}" data-stacks="{n_stacks}" '
@@ -971,7 +532,7 @@ def flame_html(
     return "".join(
         [
             f"<div {attrs}>",
-            f"<style>{_css(uid)}</style>",
+            f"<style>{_asset('flame.css').replace('__ID__', uid)}</style>",
             '<div class="hpnb-head">',
             f'<span class="hpnb-title">{esc(title_text)}</span>',
             f'<span class="hpnb-muted">{esc(summary)}</span>',
@@ -988,7 +549,7 @@ def flame_html(
             '<div class="hpnb-nojs hpnb-empty">The interactive flame graph needs JavaScript: '
             "trust the notebook (or open the saved HTML file) to see it.</div>",
             f'<script type="application/json" class="hpnb-flame-data">{_script_json(tree)}</script>',
-            f"<script>{_JS.replace('__ID__', uid)}</script>",
+            f"<script>{_asset('flame.js').replace('__ID__', uid)}</script>",
             "</div>",
         ]
     )
@@ -1006,81 +567,3 @@ def flame_page(snapshot: Snapshot, *, title: str | None = None, **options: Any) 
         "<style>body{margin:16px;background:Canvas;color:CanvasText}</style>"
         f"</head><body>{body}</body></html>\n"
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Folded stacks and speedscope
-
-
-def _folded_label(label: str) -> str:
-    if ";" in label or "\n" in label or "\r" in label:
-        label = label.replace(";", ",").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return label
-
-
-def _paths(
-    snapshot: Snapshot, negative: bool
-) -> tuple[_Labels, list[tuple[tuple[int, ...], int]]]:
-    """Root-first label-index paths with their weights, equal paths merged, in first-seen order."""
-    stacks, weights, _, _ = _signed_stacks(snapshot, negative)
-    labels = _Labels()
-    merged: dict[tuple[int, ...], int] = {}
-    get = merged.get
-    for stack, w in zip(stacks, weights):
-        key = tuple(labels.indexes(stack[::-1]))
-        merged[key] = get(key, 0) + w
-    return labels, list(merged.items())
-
-
-def collapsed(snapshot: Snapshot, *, negative: bool = False) -> str:
-    """Brendan Gregg's folded stacks: ``root;...;leaf <bytes>``, one line per distinct stack.
-
-    Frames are named by ``Frame.label`` with ``;`` replaced by ``,`` and line breaks by spaces.
-    Counts are whole bytes (see the module docstring for the rounding), lines are sorted, and
-    only positive stacks are written (``negative=True``: the shrinking ones, as positive
-    counts), because flamegraph.pl, inferno and speedscope read only positive counts.
-    """
-    labels, paths = _paths(snapshot, negative)
-    names = [_folded_label(lab) for lab in labels.labels]
-    lines = sorted(";".join(map(names.__getitem__, key)) + f" {w}" for key, w in paths)
-    return "".join(line + "\n" for line in lines)
-
-
-def speedscope_json(snapshot: Snapshot, *, negative: bool = False, name: str | None = None) -> str:
-    """The snapshot as a speedscope file: one "sampled" profile weighted in bytes.
-
-    Frames are shared (``name`` is the function, or the cell label for notebook cells,
-    ``file`` the filename or cell, ``line`` the line); each sample is a root-first list of frame
-    indexes and its weight the stack's whole bytes. Same sign rule as ``collapsed``.
-    """
-    labels, paths = _paths(snapshot, negative)
-    frames: list[dict[str, object]] = []
-    for f in labels.frames:
-        if f is _NO_FRAME:
-            frames.append({"name": NO_FRAME_LABEL})
-        elif f.cell is not None:
-            frames.append({"name": f.label, "file": f.cell, "line": f.line})
-        else:
-            frames.append({"name": f.function, "file": f.filename, "line": f.line})
-    total = sum(w for _, w in paths)
-    profile_name = name or snapshot.title or "heapprof_nb snapshot"
-    doc = {
-        "$schema": SPEEDSCOPE_SCHEMA,
-        "version": "0.0.1",
-        "exporter": "heapprof_nb",
-        "name": profile_name,
-        "activeProfileIndex": 0,
-        "shared": {"frames": frames},
-        "profiles": [
-            {
-                "type": "sampled",
-                "name": profile_name,
-                "unit": "bytes",
-                "startValue": 0,
-                "endValue": total,
-                "samples": [list(key) for key, _ in paths],
-                "weights": [w for _, w in paths],
-            }
-        ],
-    }
-    return json.dumps(doc, separators=(",", ":"))

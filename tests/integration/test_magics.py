@@ -739,12 +739,12 @@ def test_body_lines_are_the_visible_cell_lines(ip: Shell) -> None:
 
 
 def test_flame_graph_stacks_start_at_the_cell(ip: Shell) -> None:
-    from heapprof_nb.notebook.cells import trim_notebook_stacks
+    from heapprof_nb.views.frames import visible_snapshot
 
     n = ip.count
     ip.run("%%heapprof --rate 1 --no-view\ndef g():\n    return bytearray(1_000_000)\nkeep = g()\n")
     profile = ip.ns["_heapprof"]
-    snap = trim_notebook_stacks(profile.snapshot_at(profile.peak()[0]))
+    snap = visible_snapshot(profile.snapshot_at(profile.peak()[0]))
     stacks = [e.stack for e in snap.entries if e.stack and e.stack[0].location == f"In [{n}], line 3"]
     assert stacks
     for stack in stacks:

@@ -615,7 +615,8 @@ def test_cell_stacks_are_trimmed_through_the_rows(ip: Any) -> None:
     from IPython.utils.capture import capture_output
 
     from heapprof_nb.views import flame
-    from heapprof_nb.notebook.cells import trim_notebook_stacks
+    from heapprof_nb.digest.model import Snapshot
+    from heapprof_nb.views.frames import visible_snapshot
 
     with capture_output():
         ip.run_cell("%%heapprof --rate 1 --no-view --as trimmed_profile\n"
@@ -631,10 +632,11 @@ def test_cell_stacks_are_trimmed_through_the_rows(ip: Any) -> None:
         v.select(0.0, end)
         snap = v.snapshot
         assert snap._source_rows() is not None, measure  # still backed by rows
-        reference = trim_notebook_stacks(getattr(prof.window(0.0, end), measure))
+        reference = visible_snapshot(Snapshot(getattr(prof.window(0.0, end), measure).entries))
         assert flame.flame_tree(snap) == flame.flame_tree(reference), measure
         assert snap.total == pytest.approx(reference.total)
-    assert v._trimmed_table is not None and v._trimmed_table.changed  # there was machinery
+    raw = prof.window(0.0, end).live_at_end._source_rows()
+    assert raw.cache["visible"].changed  # there was machinery, hidden once for the profile
     outermost = {e.stack[-1].cell is not None for e in v.snapshot.entries if e.stack}
     assert outermost == {True}  # every stack starts at the cell: no IPython frames above it
     v.close()
