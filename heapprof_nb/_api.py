@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import _native
+from ._format import MAX_FRAMES
 from ._units import parse_bytes, parse_sampling, sampling_buckets
 from .errors import ProfilerStateError
 from .stats import SizeHistogram
@@ -107,8 +108,8 @@ def _seed(seed: object) -> int:
 def _max_frames(max_frames: object) -> int:
     if isinstance(max_frames, bool) or not isinstance(max_frames, int):
         raise TypeError(f"max_frames must be an int, not {type(max_frames).__name__}")
-    if not 1 <= max_frames <= _native.MAX_FRAMES_LIMIT:
-        raise ValueError(f"max_frames must be in 1..{_native.MAX_FRAMES_LIMIT}, got {max_frames}")
+    if not 1 <= max_frames <= MAX_FRAMES:
+        raise ValueError(f"max_frames must be in 1..{MAX_FRAMES}, got {max_frames}")
     return max_frames
 
 
@@ -215,16 +216,7 @@ def mark(label: str) -> None:
 
 # heapprof_nb's own bookkeeping while a profile runs is kept out of it: _native.set_quiet brackets
 # it (sections nest). Plain calls rather than a `with`, which would itself allocate on the sampled
-# side of the flag (see _cells.Bookkeeping).
-
-
-def _mark_cell(kind: int, label: str) -> None:
-    _native.set_quiet(True)
-    try:
-        if _native.is_running():
-            _native.mark(kind, label)
-    finally:
-        _native.set_quiet(False)
+# side of the flag (see notebook.cells.Bookkeeping).
 
 
 def _add_meta(key: str, value: str) -> None:

@@ -15,6 +15,7 @@ from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from .._units import format_bytes
+from ..sampling import standard_error
 
 if TYPE_CHECKING:  # renderers are imported lazily by the methods below
     import graphviz
@@ -216,7 +217,7 @@ class Snapshot:
     @property
     def error(self) -> float:
         """One-sigma sampling error of ``total`` in bytes (0 when every allocation was traced)."""
-        return math.sqrt(max(0.0, self._sum("variance")))
+        return standard_error(self._sum("variance"))
 
     def statistics(
         self, key: StatisticKey = "lineno", *, all_frames: bool = False
@@ -233,7 +234,7 @@ class Snapshot:
             acc[1] += e.objects
             acc[2] += e.variance
         stats = [
-            Statistic(k, b, o, math.sqrt(max(0.0, v))) for k, (b, o, v) in groups.items()
+            Statistic(k, b, o, standard_error(v)) for k, (b, o, v) in groups.items()
         ]
         stats.sort(key=lambda s: (-abs(s.bytes), s.label))
         return stats

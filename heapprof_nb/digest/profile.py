@@ -33,9 +33,10 @@ from itertools import compress
 from typing import Any, Sequence
 
 from .. import _digest
-from .thread import Digest
-from .model import Frame, Snapshot, StackStat
 from .._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
+from ..sampling import standard_error
+from .model import Frame, Snapshot, StackStat
+from .thread import Digest
 
 __all__ = ["Profile", "History", "Window", "Marker", "read", "TRAILER_FIELDS", "MARKER_KINDS"]
 
@@ -376,7 +377,7 @@ class Profile:
         times = array("d", (t / _NS for t in _u64(t_b)))
         total = _f64(total_b)
         variance = _f64(var_b)
-        error = array("d", (math.sqrt(v) for v in variance))
+        error = array("d", map(standard_error, variance))
         n = len(times)
         series = _f64(series_b)
         other = array("d", total)

@@ -26,6 +26,8 @@ import IPython.core.magic as _magic
 import IPython.core.magic_arguments as _margs
 from IPython.core.error import UsageError
 
+from .._format import MAX_FRAMES
+
 # IPython's decorators are untyped; name them as Any once here.
 Magics: Any = _magic.Magics
 magics_class: Any = _magic.magics_class
@@ -316,8 +318,8 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         except (TypeError, ValueError) as exc:
             raise _Fail(str(exc)) from None
         if args.frames is not None:
-            if not 1 <= args.frames <= 4096:
-                raise _Fail(f"--frames must be in 1..4096, got {args.frames}")
+            if not 1 <= args.frames <= MAX_FRAMES:
+                raise _Fail(f"--frames must be in 1..{MAX_FRAMES}, got {args.frames}")
             options["max_frames"] = args.frames
         if args.seed is not None:
             options["seed"] = args.seed
