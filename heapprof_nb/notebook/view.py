@@ -36,6 +36,7 @@ Heavy modules (ipywidgets, matplotlib, ipympl) are imported when a view is built
 from __future__ import annotations
 
 import base64
+import html
 import importlib
 import io
 import math
@@ -47,6 +48,9 @@ from typing import Any, Callable, Iterator
 
 from .._units import format_bytes
 from ..views.frames import shown
+from ..views.table import sites_table
+from .canvas import ipympl_canvas
+from .quiet import Quiet, quietly
 from . import view_html as H
 
 __all__ = ["ProfileView", "MEASURES", "available"]
@@ -77,127 +81,6 @@ def available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("ipywidgets", "matplotlib"))
-
-
-# -- quiet: the view's own work stays out of a profile that is running -------------------------
-
-
-class _Quiet:
-    """While active, this thread's allocations are not sampled by a running profile (the view
-    imports, draws and renders in the kernel; a profile of the user's cells must not show that).
-    Sections nest (the engine counts them)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _set_quiet(True)
-
-    def __exit__(self, *exc: object) -> None:
-        _set_quiet(False)
-
-
-def _set_quiet(flag: bool) -> None:
-    try:
-        native: Any = importlib.import_module("heapprof_nb._native")
-    except ImportError:  # no engine build: nothing can be sampling
-        return
-    native.set_quiet(flag)
-
-
-def _quiet(func: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _Quiet():
-            return func(*args, **kwargs)
-
-    wrapper.__name__ = getattr(func, "__name__", "handler")
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-# -- ipympl, imported without side effects --------------------------------------------------------
-
-_canvas_classes: tuple[Any, Any] | None = None
-_ipympl_lock = threading.Lock()
-
-
-def _ipympl() -> tuple[Any, Any] | None:
-    """``(Canvas subclass, FigureManager)`` from ipympl, or None when ipympl is missing.
-
-    ipympl's package ``__init__`` switches matplotlib's backend when matplotlib is already
-    imported; the view only wants the widget, so that switch is suppressed while importing (the
-    user's ``%matplotlib inline`` stays as it was). The canvas subclass handles its browser
-    messages under the view's lock, quietly."""
-    global _canvas_classes
-    with _ipympl_lock:
-        if _canvas_classes is not None:
-            return _canvas_classes
-        try:
-            import matplotlib
-        except ImportError:
-            return None
-        use = matplotlib.use
-        matplotlib.use = lambda *args, **kwargs: None
-        try:
-            from ipympl.backend_nbagg import Canvas, FigureManager
-        except Exception:  # noqa: BLE001 - a broken ipympl is a missing ipympl
-            return None
-        finally:
-            matplotlib.use = use
-
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        agg_draw: Any = FigureCanvasAgg.draw
-
-        class _ViewCanvas(Canvas):  # type: ignore[misc]
-            """ipympl's canvas, with blitting: the plot is rendered once and kept; a redraw
-            while the mouse drags a span only puts the selection's (animated) artists over the
-            kept pixels, and only the changed pixels go to the browser. WebAgg itself does not
-            blit (``supports_blit = False``), and a full redraw per mouse move would queue the
-            release behind seconds of drawing."""
-
-            _hpnb_lock: Any = None
-            _hpnb_animated: Callable[[], Any] | None = None
-            _hpnb_background: Any = None
-
-            def _handle_message(self, obj: Any, content: Any, buffers: Any) -> None:
-                lock = self._hpnb_lock
-                with _Quiet():
-                    if lock is None:
-                        super()._handle_message(obj, content, buffers)
-                    else:
-                        with lock:
-                            super()._handle_message(obj, content, buffers)
-
-            def send_binary(self, data: Any) -> None:
-                # ipympl (0.9, 0.10) sends the raw RGBA buffer instead of the PNG while the
-                # browser has not said "initialized" yet, which is the whole time a --live cell
-                # runs (the kernel reads the browser's messages only after the cell). Send the
-                # PNG; the view keeps the widget state's picture (_data_url) itself.
-                self.send({"data": '{"type": "binary"}'}, buffers=[data])
-
-            def draw(self) -> None:
-                animated = self._hpnb_animated() if self._hpnb_animated is not None else ()
-                if not animated:
-                    super().draw()
-                    return
-                self._png_is_old = True
-                try:
-                    renderer = self.get_renderer()
-                    key = (renderer.width, renderer.height, self.figure.dpi)
-                    kept = self._hpnb_background
-                    if kept is None or kept[0] != key:
-                        agg_draw(self)  # animated artists are left out
-                        self._hpnb_background = (key, self.copy_from_bbox(self.figure.bbox))
-                    else:
-                        self.restore_region(kept[1])
-                    for artist in animated:
-                        if artist.get_visible() and artist.axes is not None:
-                            artist.axes.draw_artist(artist)
-                finally:
-                    self.manager.refresh_all()
-
-        _canvas_classes = (_ViewCanvas, FigureManager)
-        return _canvas_classes
 
 
 def _html_output(text: str, plain: str = "") -> dict[str, Any]:
@@ -242,7 +125,7 @@ class ProfileView:
         #: Show every frame (no frame policy, see ``heapprof_nb.views.frames``) in the flame
         #: graph, the flow graph, the table and the exports.
         self.all_frames = all_frames
-        with _Quiet():
+        with Quiet():
             self._init(profile, measure, sites, points, interactive, live, width, height)
 
     # -- construction --------------------------------------------------------------------------
@@ -252,7 +135,7 @@ class ProfileView:
         import ipywidgets as W
         from matplotlib.figure import Figure
 
-        mpl = _ipympl() if interactive in (None, True) else None
+        mpl = ipympl_canvas() if interactive in (None, True) else None
         self.profile = profile
         self.uid = "hpnb-view-" + uuid.uuid4().hex[:12]
         self._lock = threading.RLock()
@@ -326,7 +209,7 @@ class ProfileView:
                 layout=W.Layout(width=f"{int(width * 100)}px"),
                 style={"description_width": "initial"},
             )
-            self.slider.observe(_quiet(self._on_slider), "value")
+            self.slider.observe(quietly(self._on_slider), "value")
             plot_children = [self._image, self.slider]
 
         self._style = W.HTML(H.view_css(self.uid))
@@ -344,15 +227,15 @@ class ProfileView:
             disabled=True,
             style={"button_width": "auto"},
         )
-        self.measure_buttons.observe(_quiet(self._on_measure), "value")
+        self.measure_buttons.observe(quietly(self._on_measure), "value")
         auto = W.Layout(width="auto")
         self.peak_button = W.Button(description="Peak", tooltip="Select the moment of the "
                                     "largest live heap", disabled=True, icon="arrow-up",
                                     layout=auto)
-        self.peak_button.on_click(_quiet(lambda _b: self.select_peak()))
+        self.peak_button.on_click(quietly(lambda _b: self.select_peak()))
         self.all_button = W.Button(description="Whole run", tooltip="Select the whole run",
                                    disabled=True, layout=W.Layout(width="auto"))
-        self.all_button.on_click(_quiet(lambda _b: self.select_all()))
+        self.all_button.on_click(quietly(lambda _b: self.select_all()))
         self.status = W.HTML()
         self.status.add_class("hpnb-v-status")
         self.flame_out = W.Output()
@@ -361,7 +244,7 @@ class ProfileView:
         self.tabs = W.Tab(children=[self.flame_out, self.flow_out, self.table_out])
         for i, title in enumerate(("Flame graph", "Flow graph", "Top sites")):
             self.tabs.set_title(i, title)
-        self.tabs.observe(_quiet(self._on_tab), "selected_index")
+        self.tabs.observe(quietly(self._on_tab), "selected_index")
         self.export_buttons = {
             key: W.Button(description=text, disabled=True, icon="download",
                           layout=W.Layout(width="auto"))
@@ -371,7 +254,7 @@ class ProfileView:
         savers = {"flame": self.save_flame_html, "collapsed": self.save_collapsed,
                   "speedscope": self.save_speedscope, "pprof": self.save_pprof}
         for key, button in self.export_buttons.items():
-            button.on_click(_quiet(self._export_handler(savers[key])))
+            button.on_click(quietly(self._export_handler(savers[key])))
             button.tooltip = "Write it next to the profile file"
         self.export_status = W.HTML()
         self.widget = W.VBox([
@@ -401,20 +284,20 @@ class ProfileView:
     def prepare(cls) -> None:
         """Import what a view needs (ipywidgets, matplotlib, ipympl): ``--live`` calls it
         before the profile starts, so a run does not begin with seconds of imports."""
-        with _Quiet():
+        with Quiet():
             import ipywidgets  # noqa: F401
             import matplotlib.figure  # noqa: F401
             import matplotlib.widgets  # noqa: F401
 
             from ..views import flame, plot  # noqa: F401
 
-            _ipympl()
+            ipympl_canvas()
 
     @classmethod
     def follow(cls, path: str, **options: Any) -> ProfileView:
         """A live view of the log at ``path`` while it is being written (``--live``): its
         digest follows the file; call :meth:`finish` when the run has stopped."""
-        with _Quiet():
+        with Quiet():
             from ..digest.profile import read
 
             profile = read(path, wait=False, follow=True, cache=False)
@@ -477,7 +360,7 @@ class ProfileView:
     def table_html(self) -> str:
         """The top-sites table HTML shown for the selection."""
         if not self._table_html and self._snapshot is not None:
-            self._table_html = H.sites_table(self._snapshot)
+            self._table_html = sites_table(self._snapshot)
         return self._table_html
 
     def flow_html(self, timeout: float | None = None) -> str:
@@ -493,7 +376,7 @@ class ProfileView:
                 thread.join(timeout)
             flow = self._flow
             if flow is None or flow[0] != key:
-                with _Quiet():
+                with Quiet():
                     text = _flow_text(self._snapshot)
                 with self._lock:
                     if self._key == key:
@@ -551,7 +434,7 @@ class ProfileView:
     def _apply(self, t0: float, t1: float, *, point: bool, force: bool = False) -> None:
         """Compute and show the selection: flame graph first (sent at once), then the status
         line, the table, the plot's marker and (when its tab is open) the flow graph."""
-        with _Quiet(), self._lock:
+        with Quiet(), self._lock:
             key = (t0, t1, point, self._measure)
             if key == self._key and not force:
                 return
@@ -605,8 +488,8 @@ class ProfileView:
         err = snap.error
         err_text = f" ± {format_bytes(err)}" if err else ""
         return (
-            f"<span class='hpnb-v-muted'>{H._esc(where)} · {H._esc(MEASURES[self._measure][1])}:"
-            f"</span> <b>{H._esc(format_bytes(snap.total))}</b>{H._esc(err_text)} in "
+            f"<span class='hpnb-v-muted'>{html.escape(where)} · {html.escape(MEASURES[self._measure][1])}:"
+            f"</span> <b>{html.escape(format_bytes(snap.total))}</b>{html.escape(err_text)} in "
             f"{len(snap.entries):,} stacks <span class='hpnb-v-muted'>· "
             f"{self.timings.get('total_ms', 0):.0f} ms</span>"
         )
@@ -674,7 +557,7 @@ class ProfileView:
         self._release_t = min(max(t, lo), hi)
         if abs(event.x - press[0]) <= _CLICK_PX:
             self._clicked = True
-            with _Quiet():
+            with Quiet():
                 self.select_time(press[1])
 
     def _px_to_time(self, px: float) -> float:
@@ -713,7 +596,7 @@ class ProfileView:
                 thread.start()
 
     def _flow_worker(self) -> None:
-        with _Quiet():
+        with Quiet():
             while True:
                 with self._lock:
                     wanted, self._flow_wanted = self._flow_wanted, None
@@ -859,7 +742,7 @@ class ProfileView:
         thread.start()
 
     def _watch(self) -> None:
-        with _Quiet():
+        with Quiet():
             try:
                 last_draw = 0.0
                 last_end = -1.0
@@ -936,7 +819,7 @@ class ProfileView:
     def finish(self, profile: Any = None) -> None:
         """End a live view: stop following, show ``profile`` (the finished run; by default the
         one followed, once its digest ends) and accept selections."""
-        with _Quiet():
+        with Quiet():
             self._stop.set()
             thread = self._watch_thread
             if thread is not None and thread is not threading.current_thread():
@@ -988,7 +871,7 @@ class ProfileView:
                 "the flame graph of the whole run when it is done.") + "</div>")
             return {"text/html": text, "text/plain": "<heapprof_nb: digesting>"}
         flame = self._whole_run_flame()
-        table = H.sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
+        table = sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
         text = (f"<div class='heapprof-static {sid}'>" + H.static_css(sid)
                 + H.header_line(self.profile) + flame + table + "</div>")
         return {"text/html": text, "text/plain": "<heapprof_nb: whole-run flame graph>"}
@@ -1011,7 +894,7 @@ class ProfileView:
 
         display: Any = IPython.display.display
 
-        with _Quiet():
+        with Quiet():
             sid = "hpnb-static-" + uuid.uuid4().hex[:12]
             with self._lock:
                 self._static_ids.append(sid)

@@ -307,7 +307,7 @@ def test_without_ipympl_the_static_plot_is_chosen(known: Known,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from heapprof_nb.notebook import view as view_module
 
-    monkeypatch.setattr(view_module, "_ipympl", lambda: None)
+    monkeypatch.setattr(view_module, "ipympl_canvas", lambda: None)
     v = view_module.ProfileView(known.profile)
     try:
         assert not v.interactive and v.slider is not None
