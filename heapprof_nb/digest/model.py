@@ -20,7 +20,7 @@ from ..sampling import standard_error
 if TYPE_CHECKING:  # renderers are imported lazily by the methods below
     import graphviz
 
-__all__ = ["Frame", "StackStat", "Statistic", "StatisticDiff", "Snapshot"]
+__all__ = ["Frame", "StackStat", "Statistic", "StatisticDiff", "Snapshot", "NO_FRAME_LABEL"]
 
 StatisticKey = Literal["lineno", "function", "traceback"]
 
@@ -71,8 +71,23 @@ class StackStat:
     variance: float = 0.0
 
 
+#: How a stack without any Python frame is named (an allocation at interpreter start, say).
+NO_FRAME_LABEL = "<no Python frame>"
+
+
+class _KeyLabel:
+    """``label``: how the group a statistic is about is named, by its first frame."""
+
+    __slots__ = ()
+    key: tuple[Frame, ...]
+
+    @property
+    def label(self) -> str:
+        return self.key[0].label if self.key else NO_FRAME_LABEL
+
+
 @dataclass(frozen=True, slots=True)
-class Statistic:
+class Statistic(_KeyLabel):
     """Bytes grouped by a key (tracemalloc's ``Statistic``)."""
 
     key: tuple[Frame, ...]
@@ -80,13 +95,9 @@ class Statistic:
     objects: float
     error: float
 
-    @property
-    def label(self) -> str:
-        return self.key[0].label if self.key else "<no Python frame>"
-
 
 @dataclass(frozen=True, slots=True)
-class StatisticDiff:
+class StatisticDiff(_KeyLabel):
     """Difference of one key between two snapshots (tracemalloc's ``StatisticDiff``)."""
 
     key: tuple[Frame, ...]
@@ -94,10 +105,6 @@ class StatisticDiff:
     bytes_diff: float
     objects: float
     objects_diff: float
-
-    @property
-    def label(self) -> str:
-        return self.key[0].label if self.key else "<no Python frame>"
 
 
 _NO_FRAME: tuple[Frame, ...] = ()

@@ -30,6 +30,7 @@ import threading
 from array import array
 from dataclasses import dataclass
 from itertools import compress
+from operator import add
 from typing import Any, Sequence
 
 from .. import _digest
@@ -61,6 +62,7 @@ class Marker:
         return MARKER_KINDS.get(self.kind, f"kind {self.kind}")
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class History:
     """Memory over time, one value per point (the end of a group of digest buckets).
 
@@ -79,42 +81,16 @@ class History:
     span of one point in seconds.
     """
 
-    __slots__ = (
-        "times",
-        "total",
-        "max",
-        "objects",
-        "error",
-        "rss",
-        "by_site",
-        "other",
-        "markers",
-        "bucket",
-    )
-
-    def __init__(
-        self,
-        times: array[float],
-        total: array[float],
-        max: array[float],  # noqa: A002 - the natural name of the series
-        objects: array[float],
-        error: array[float],
-        rss: array[float],
-        by_site: dict[tuple[Frame, ...], array[float]],
-        other: array[float],
-        markers: list[Marker],
-        bucket: float,
-    ) -> None:
-        self.times = times
-        self.total = total
-        self.max = max
-        self.objects = objects
-        self.error = error
-        self.rss = rss
-        self.by_site = by_site
-        self.other = other
-        self.markers = markers
-        self.bucket = bucket
+    times: array[float]
+    total: array[float]
+    max: array[float]  # noqa: A003 - the natural name of the series
+    objects: array[float]
+    error: array[float]
+    rss: array[float]
+    by_site: dict[tuple[Frame, ...], array[float]]
+    other: array[float]
+    markers: list[Marker]
+    bucket: float
 
     def __len__(self) -> int:
         return len(self.times)
@@ -590,19 +566,15 @@ class StackRows:
             return StackRows(stacks, cache, ids, self.bytes, self.objects, self.variance,
                              self.samples)
         sums: dict[int, list[float]] = {}
-        for i, b, o, v, n in zip(ids, self.bytes, self.objects, self.variance, self.samples):
-            acc = sums.get(i)
-            if acc is None:
-                sums[i] = [b, o, v, n]
-            else:
-                acc[0] += b
-                acc[1] += o
-                acc[2] += v
-                acc[3] += n
+        for i, *row in zip(ids, self.bytes, self.objects, self.variance, self.samples):
+            sums[i] = list(map(add, sums.get(i, _NO_ROW), row))
         merged = list(sums.values())
         by, ob, va = (array("d", (m[k] for m in merged)) for k in range(3))
         return StackRows(stacks, cache, array("Q", sums), by, ob, va,
                          array("Q", (int(m[3]) for m in merged)))
+
+
+_NO_ROW = (0.0, 0.0, 0.0, 0)
 
 
 def _nonzero(b: float, o: float) -> bool:

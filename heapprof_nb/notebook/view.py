@@ -347,8 +347,9 @@ class ProfileView:
 
     @property
     def snapshot(self) -> Any:
-        """The :class:`~heapprof_nb.digest.model.Snapshot` of the selection and measure (notebook
-        machinery below the outermost cell trimmed), or None before the view is ready."""
+        """The :class:`~heapprof_nb.digest.model.Snapshot` of the selection and measure as the
+        view shows it (the frame policy's hidden frames gone, unless ``all_frames``), or None
+        before the view is ready."""
         return self._snapshot
 
     @property

@@ -30,7 +30,7 @@ import threading
 from array import array
 from typing import Sequence
 
-from ..digest.model import Frame, Snapshot, StackStat, merge_stacks
+from ..digest.model import NO_FRAME_LABEL, Frame, Snapshot, StackStat, merge_stacks
 
 __all__ = [
     "NO_FRAME", "NO_FRAME_LABEL", "HIDDEN_FRAME", "HIDDEN_LABEL", "KIND_USER", "KIND_LIB",
@@ -38,8 +38,7 @@ __all__ = [
     "short_name", "shown", "visible_snapshot", "visible_stack",
 ]
 
-#: Stand-in frame for a stack without any Python frame (e.g. an allocation at interpreter start).
-NO_FRAME_LABEL = "<no Python frame>"
+#: Stand-in frame for a stack without any Python frame, named as ``Statistic.label`` names it.
 NO_FRAME = Frame(NO_FRAME_LABEL, NO_FRAME_LABEL, 0)
 #: Stand-in frame for a stack whose every frame is hidden (the kernel's own allocations).
 HIDDEN_LABEL = "<hidden frames>"

@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import add, mul
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .._units import format_bytes
 from ..digest.model import Frame, Snapshot
@@ -471,15 +471,10 @@ def _pct(v: float, scale: float) -> str:
 
 
 def flow_graph(
-    snapshot: Snapshot,
-    *,
-    threshold: float = 0.01,
-    compare_to: Snapshot | None = None,
-    max_nodes: int = 80,
-    collapse: bool = True,
-    title: str | None = None,
+    snapshot: Snapshot, *, title: str | None = None, **options: Any
 ) -> graphviz.Digraph:
-    """The flow graph of ``snapshot`` as a ``graphviz.Digraph`` (see ``flow_model``).
+    """The flow graph of ``snapshot`` as a ``graphviz.Digraph``: ``flow_model(snapshot,
+    **options)`` drawn (``threshold``, ``compare_to``, ``max_nodes``, ``collapse``).
 
     Boxes show a location's self and cumulative bytes with their shares; fill colour and border
     follow the cumulative share (a sequential palette), font size the self share; edges are
@@ -494,13 +489,7 @@ def flow_graph(
             "flow_graph needs the graphviz Python package: pip install graphviz "
             "(and the Graphviz 'dot' program to render it)"
         ) from exc
-    model = flow_model(
-        snapshot,
-        threshold=threshold,
-        compare_to=compare_to,
-        max_nodes=max_nodes,
-        collapse=collapse,
-    )
+    model = flow_model(snapshot, **options)
     heading = title if title is not None else (snapshot.title or "Flow graph")
     scale = model.scale
     if model.compare:
