@@ -17,7 +17,7 @@ import time
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import _native
 from ._format import MAX_FRAMES
@@ -219,11 +219,23 @@ def mark(label: str) -> None:
 # side of the flag (see notebook.cells.Bookkeeping).
 
 
+def _mark_cell(kind: int, label: str) -> None:
+    """A cell marker into the running profile, quietly (fuzz/make_corpus.py writes its seeds'
+    cells with it)."""
+    _write_quietly(_native.mark, kind, label)
+
+
 def _add_meta(key: str, value: str) -> None:
+    """A META record into the running profile, quietly."""
+    _write_quietly(_native.meta, key, value)
+
+
+def _write_quietly(write: Callable[[Any, Any], None], first: Any, second: Any) -> None:
+    # two plain parameters, not *args: a tuple would be allocated on the sampled side
     _native.set_quiet(True)
     try:
         if _native.is_running():
-            _native.meta(key, value)
+            write(first, second)
     finally:
         _native.set_quiet(False)
 

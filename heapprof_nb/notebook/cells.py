@@ -188,7 +188,7 @@ class Bookkeeping:
     sites of ours. ``begin``/``end`` allocate nothing.
 
     Sections nest (a depth count here, and the engine's own count too), so the quiet calls of
-    ``_api.start()`` and its META records inside a section leave it quiet.
+    ``_api._mark_cell``/``_api._add_meta``/``_api.start()`` inside a section leave it quiet.
 
     Create it before the profile starts (it imports the engine); one per shell, used from the
     shell's thread.
