@@ -51,6 +51,7 @@ from ..views.frames import shown
 from ..views.table import sites_table
 from .canvas import ipympl_canvas
 from .quiet import Quiet, quietly
+from . import static
 from . import view_html as H
 
 __all__ = ["ProfileView", "MEASURES", "available"]
@@ -70,11 +71,6 @@ _LIVE_INTERVAL = 1.0  # seconds between plot updates of a live view
 _POLL = 0.1  # seconds between looks at the digest's progress
 
 _FLAME, _FLOW, _TABLE = 0, 1, 2
-
-#: A 1x1 transparent PNG (base64): the static plot's place until the profile is digested.
-_BLANK_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJ"
-              "RU5ErkJggg==")
-
 
 def available() -> bool:
     """True when ipywidgets and matplotlib are importable (ipympl is optional)."""
@@ -378,7 +374,7 @@ class ProfileView:
             flow = self._flow
             if flow is None or flow[0] != key:
                 with Quiet():
-                    text = _flow_text(self._snapshot)
+                    text = H.flow_html(self._snapshot)
                 with self._lock:
                     if self._key == key:
                         self._flow = (key, text)
@@ -605,7 +601,7 @@ class ProfileView:
                         self._flow_thread = None
                         return
                 key, snap = wanted
-                text = _flow_text(snap)
+                text = H.flow_html(snap)
                 with self._lock:
                     if self._key == key:
                         self._flow = (key, text)
@@ -859,23 +855,14 @@ class ProfileView:
     # -- display and the static fallback ------------------------------------------------------
 
     def _static_png_bundle(self) -> dict[str, Any]:
-        png = self._static_png
-        if png is None:  # not ready: a placeholder, replaced by the plot when it is
-            return {"image/png": _BLANK_PNG, "text/plain": "<heapprof_nb: memory over time>"}
-        return {"image/png": base64.b64encode(png).decode("ascii"),
-                "text/plain": "<heapprof_nb: memory over time>"}
+        return static.png_bundle(self._static_png)
 
     def _static_html_bundle(self, sid: str) -> dict[str, Any]:
         if not self._ready:
-            text = (f"<div class='{sid}'>" + H.message(
-                "heapprof_nb: the profile is still being digested; this output is replaced by "
-                "the flame graph of the whole run when it is done.") + "</div>")
-            return {"text/html": text, "text/plain": "<heapprof_nb: digesting>"}
+            return static.pending_html_bundle(sid)
         flame = self._whole_run_flame()
         table = sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
-        text = (f"<div class='heapprof-static {sid}'>" + H.static_css(sid)
-                + H.header_line(self.profile) + flame + table + "</div>")
-        return {"text/html": text, "text/plain": "<heapprof_nb: whole-run flame graph>"}
+        return static.html_bundle(sid, self.profile, flame + table)
 
     def _whole_run_flame(self) -> str:
         """The flame graph of the whole run: what was live at its peak."""
@@ -980,19 +967,6 @@ def _clamp(t: float, end: float) -> float:
 def _write_text(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _flow_text(snapshot: Any) -> str:
-    """The flow graph of ``snapshot`` as HTML (the SVG from ``dot``), or why there is none."""
-    if snapshot is None or not snapshot.entries:
-        return H.message("Nothing to draw: the selection holds no memory.")
-    try:
-        from ..views.graph import flow_graph, render_svg
-
-        svg = render_svg(flow_graph(snapshot))
-    except (ImportError, RuntimeError, OSError) as exc:
-        return H.message(f"No flow graph: {exc}", "warn")
-    return f"<div class='hpnb-v-flow'>{svg}</div>"
 
 
 def _iter_widgets(widget: Any) -> Iterator[Any]:

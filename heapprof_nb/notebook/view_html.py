@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from .._units import format_bytes
 
-__all__ = ["header_line", "view_css", "static_css", "message"]
+__all__ = ["header_line", "view_css", "static_css", "message", "flow_html"]
 
 _esc = html.escape
 
@@ -48,6 +48,19 @@ def header_line(profile: Any) -> str:
 def message(text: str, kind: str = "muted") -> str:
     """A one-line note in the view (``muted``, ``warn`` or ``error``)."""
     return f"<div class='hpnb-v-msg hpnb-v-{kind}'>{_esc(text)}</div>"
+
+
+def flow_html(snapshot: Any) -> str:
+    """The flow graph of ``snapshot`` as HTML (the SVG from ``dot``), or why there is none."""
+    if snapshot is None or not snapshot.entries:
+        return message("Nothing to draw: the selection holds no memory.")
+    try:
+        from ..views.graph import flow_graph, render_svg
+
+        svg = render_svg(flow_graph(snapshot))
+    except (ImportError, RuntimeError, OSError) as exc:
+        return message(f"No flow graph: {exc}", "warn")
+    return f"<div class='hpnb-v-flow'>{svg}</div>"
 
 
 def _table_rules(s: str) -> list[str]:
