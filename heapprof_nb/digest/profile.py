@@ -31,7 +31,7 @@ from array import array
 from dataclasses import dataclass
 from itertools import compress
 from operator import add
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from .. import _digest
 from .._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
@@ -104,6 +104,23 @@ class History:
         )
 
 
+class _Measure:
+    """One of a Window's measures as a read-only attribute: its snapshot, built on first access
+    (the attribute's name is the measure's)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, window: None, owner: type) -> _Measure: ...
+
+    @overload
+    def __get__(self, window: Window, owner: type) -> Snapshot: ...
+
+    def __get__(self, window: Window | None, owner: type) -> Snapshot | _Measure:
+        return self if window is None else window._get(self.name)
+
+
 class Window:
     """The four measures of a span (t0, t1], each a :class:`~heapprof_nb.digest.model.Snapshot`:
 
@@ -142,21 +159,10 @@ class Window:
             self._built[name] = snap
         return snap
 
-    @property
-    def live_at_end(self) -> Snapshot:
-        return self._get("live_at_end")
-
-    @property
-    def allocated_kept(self) -> Snapshot:
-        return self._get("allocated_kept")
-
-    @property
-    def allocated_freed(self) -> Snapshot:
-        return self._get("allocated_freed")
-
-    @property
-    def growth(self) -> Snapshot:
-        return self._get("growth")
+    live_at_end = _Measure()
+    allocated_kept = _Measure()
+    allocated_freed = _Measure()
+    growth = _Measure()
 
     def measures(self) -> dict[str, Snapshot]:
         """All four snapshots by name."""
