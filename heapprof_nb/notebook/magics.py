@@ -838,31 +838,17 @@ def _peak_time(profile: Any) -> float | None:
 
 
 def sites_table_html(snapshot: Any, n: int = 10) -> str:
-    """The top ``n`` allocation sites of a snapshot as an HTML table (with the cell's line)."""
-    from .._units import format_bytes
+    """The top ``n`` allocation sites of a snapshot as an HTML table (with the cell's line):
+    the view's table, with the view's stylesheet for it, for a notebook without widgets."""
+    import uuid
 
-    total = snapshot.total or 1.0
-    rows = []
-    for stat in snapshot.top(n):
-        frame = stat.key[0] if stat.key else None
-        source = (frame.source or "").strip() if frame is not None else ""
-        err = f" ± {format_bytes(stat.error)}" if stat.error else ""
-        rows.append(
-            "<tr>"
-            f"<td style='text-align:left'>{html.escape(stat.label)}</td>"
-            f"<td style='text-align:left'><code>{html.escape(source)}</code></td>"
-            f"<td style='text-align:right'>{html.escape(format_bytes(stat.bytes))}{err}</td>"
-            f"<td style='text-align:right'>{stat.bytes / total:.1%}</td>"
-            f"<td style='text-align:right'>{stat.objects:,.0f}</td>"
-            "</tr>"
-        )
-    title = html.escape(getattr(snapshot, "title", "") or "snapshot")
-    return (
-        f"<div class='heapprof-sites'><b>Top allocation sites, {title}</b>: "
-        f"{html.escape(format_bytes(snapshot.total))} ± {html.escape(format_bytes(snapshot.error))}"
-        "<table><tr><th>site</th><th>line</th><th>bytes</th><th>share</th><th>objects</th></tr>"
-        + "".join(rows) + "</table></div>"
-    )
+    from ..views.frames import visible_snapshot
+    from ..views.table import sites_table
+    from .view_html import static_css
+
+    sid = "hpnb-static-" + uuid.uuid4().hex[:12]
+    return (f"<div class='{sid}'>" + static_css(sid) + sites_table(visible_snapshot(snapshot), n)
+            + "</div>")
 
 
 def show_stats(hist: Any, rec: Any) -> None:
