@@ -48,7 +48,10 @@ class Frame:
 
     @property
     def label(self) -> str:
-        """How the frame is named everywhere: ``function (file:line)`` or ``In [N], line L``."""
+        """How the frame is named everywhere: ``function (file:line)`` or ``In [N], line L``
+        (a stand-in of the views, with no place, by its name: ``<hidden frames>``)."""
+        if self.line == 0 and self.filename == self.function:
+            return self.function
         if self.cell is not None:
             if self.function in ("<module>", "<cell line: 0>") or self.function.startswith("<cell"):
                 return self.location

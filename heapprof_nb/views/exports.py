@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ..digest.model import Snapshot
-from .frames import NO_FRAME, NO_FRAME_LABEL, Labels
+from .frames import KIND_OTHER, Labels, kind, label
 from .signed import signed_stacks
 
 __all__ = ["collapsed", "speedscope_json", "SPEEDSCOPE_SCHEMA"]
@@ -62,8 +62,8 @@ def speedscope_json(snapshot: Snapshot, *, negative: bool = False, name: str | N
     labels, paths = _paths(snapshot, negative)
     frames: list[dict[str, object]] = []
     for f in labels.frames:
-        if f is NO_FRAME:
-            frames.append({"name": NO_FRAME_LABEL})
+        if kind(f) == KIND_OTHER:  # a stand-in (no Python frame, hidden frames): no place
+            frames.append({"name": label(f)})
         elif f.cell is not None:
             frames.append({"name": f.label, "file": f.cell, "line": f.line})
         else:

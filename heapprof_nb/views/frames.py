@@ -11,8 +11,8 @@ pprof and ``Snapshot.statistics``/``top``/``compare_to``), per stack:
 
 - in a stack that runs through a notebook cell, every frame outside its outermost cell frame is
   the kernel carrying the cell to the interpreter (event loop, ``run_cell``), and goes;
-- anywhere in a stack, frames of the machinery go: IPython, ipykernel, tornado, asyncio's event
-  loop, importlib's bootstrap (``_find_and_load``, ``_call_with_frames_removed``...), runpy (the
+- anywhere in a stack, frames of the machinery go: IPython, ipykernel (and traitlets, which
+  launches it), tornado, asyncio's event loop, importlib's bootstrap (``_find_and_load``, ``_call_with_frames_removed``...), runpy (the
   command line's ``run``) and heapprof_nb itself. Their bytes stay in the stack, so an
   allocation made inside them counts at the nearest frame that is shown (the line that imported
   a module, the cell line that called ``display``);
@@ -52,7 +52,7 @@ _LIB_MARKERS = ("site-packages", "dist-packages", "/lib/python", "\\lib\\", "<fr
 
 #: Files of the machinery that carries code to the interpreter (see the module doc).
 _MACHINERY = re.compile(
-    r"[/\\](?:IPython|ipykernel|tornado|heapprof_nb)[/\\]"
+    r"[/\\](?:IPython|ipykernel|tornado|traitlets|heapprof_nb)[/\\]"
     r"|[/\\]ipykernel_launcher\.py$"
     r"|[/\\]asyncio[/\\](?:base_events|events|runners)\.py$"
     r"|^<frozen (?:importlib\._bootstrap(?:_external)?|runpy)>$"
@@ -75,8 +75,8 @@ def is_hidden(frame: Frame) -> bool:
 
 
 def label(frame: Frame) -> str:
-    """The name of a frame in every view: ``Frame.label``, or the stand-in's name."""
-    return frame.function if frame is NO_FRAME or frame is HIDDEN_FRAME else frame.label
+    """The name of a frame in every view: ``Frame.label`` (the stand-ins' too)."""
+    return frame.label
 
 
 def short_name(frame: Frame) -> str:
