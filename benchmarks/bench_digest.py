@@ -5,7 +5,7 @@ Measures, each in a fresh interpreter so peak RSS belongs to the measurement alo
 1. digest throughput: a generated mode-2 log of at least 10 million ALLOC/FREE events (2,000
    stacks, sizes from 8 B to 1 MiB, a live set that grows to ~1 million blocks, short and long
    lifetimes), digested by ``heapprof_nb._digest`` in one call (one core, the GIL released) and
-   through ``heapprof_nb.digest.Digest`` (the background thread): events per second and peak
+   through ``heapprof_nb.digest.thread.Digest`` (the background thread): events per second and peak
    RSS; once with the interval index and once without (``index_limit=0``: memory that does not
    grow with the log);
 2. span selection: on a profile with 50,000+ distinct stacks, ``profile.window(t0, t1)`` and
@@ -242,7 +242,7 @@ def child_digest(path: str, how: str, index_limit: int | None) -> dict:
             wall, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
             info = d.info()
         else:
-            from heapprof_nb.digest import Digest
+            from heapprof_nb.digest.thread import Digest
 
             t0 = time.perf_counter()
             cpu0 = time.process_time()
@@ -265,7 +265,7 @@ def child_window(path: str, repeats: int) -> dict:
     d = prof.duration
     flame_ok = True
     try:
-        import heapprof_nb.flame  # noqa: F401
+        import heapprof_nb.views.flame  # noqa: F401
     except ImportError:
         flame_ok = False
     spans = [(0.0, d), (d * 0.25, d * 0.75), (d * 0.5, d * 0.9)]
@@ -435,7 +435,7 @@ def main() -> None:
         f"| `snapshot.flame_html()` | "
         + (f"{med(win['flame_cpu_ms']):.1f} ms | {med(win['flame_ms']):.1f} ms | "
            f"{max(win['flame_ms']):.1f} ms |" if win["flame"]
-           else "not available (heapprof_nb.flame missing) | | |"),
+           else "not available (heapprof_nb.views.flame missing) | | |"),
         f"| **total** | **{med(win['total_cpu_ms']):.1f} ms** | {med(win['total_ms']):.1f} ms "
         f"| {max(win['total_ms']):.1f} ms |",
         "",

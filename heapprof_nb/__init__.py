@@ -48,9 +48,9 @@ from ._api import (
     stop,
     stop_stats,
 )
-from ._profile import History, Profile, Window
+from .digest.profile import History, Profile, Window
 from .errors import HeapprofError, ProfileFormatError, ProfilerStateError
-from .model import Frame, Snapshot, StackStat
+from .digest.model import Frame, Snapshot, StackStat
 from .stats import SizeHistogram
 
 __version__ = "0.1.0"
@@ -85,20 +85,20 @@ __all__ = [
 
 def read(path: Any, **options: Any) -> Profile:
     """Read a profile file into a ``Profile`` (digested in a background thread)."""
-    from ._profile import read as _read
+    from .digest.profile import read as _read
 
     return _read(path, **options)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext heapprof_nb``: register the magics."""
-    from ._ipython import load_ipython_extension as _load
+    from .notebook.magics import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext heapprof_nb``: stop any running profile and remove the magics."""
-    from ._ipython import unload_ipython_extension as _unload
+    from .notebook.magics import unload_ipython_extension as _unload
 
     _unload(ipython)

@@ -17,9 +17,10 @@ import time
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import _native
+from ._format import MAX_FRAMES
 from ._units import parse_bytes, parse_sampling, sampling_buckets
 from .errors import ProfilerStateError
 from .stats import SizeHistogram
@@ -107,8 +108,8 @@ def _seed(seed: object) -> int:
 def _max_frames(max_frames: object) -> int:
     if isinstance(max_frames, bool) or not isinstance(max_frames, int):
         raise TypeError(f"max_frames must be an int, not {type(max_frames).__name__}")
-    if not 1 <= max_frames <= _native.MAX_FRAMES_LIMIT:
-        raise ValueError(f"max_frames must be in 1..{_native.MAX_FRAMES_LIMIT}, got {max_frames}")
+    if not 1 <= max_frames <= MAX_FRAMES:
+        raise ValueError(f"max_frames must be in 1..{MAX_FRAMES}, got {max_frames}")
     return max_frames
 
 
@@ -215,23 +216,26 @@ def mark(label: str) -> None:
 
 # heapprof_nb's own bookkeeping while a profile runs is kept out of it: _native.set_quiet brackets
 # it (sections nest). Plain calls rather than a `with`, which would itself allocate on the sampled
-# side of the flag (see _cells.Bookkeeping).
+# side of the flag (see notebook.cells.Bookkeeping).
 
 
 def _mark_cell(kind: int, label: str) -> None:
-    _native.set_quiet(True)
-    try:
-        if _native.is_running():
-            _native.mark(kind, label)
-    finally:
-        _native.set_quiet(False)
+    """A cell marker into the running profile, quietly (fuzz/make_corpus.py writes its seeds'
+    cells with it)."""
+    _write_quietly(_native.mark, kind, label)
 
 
 def _add_meta(key: str, value: str) -> None:
+    """A META record into the running profile, quietly."""
+    _write_quietly(_native.meta, key, value)
+
+
+def _write_quietly(write: Callable[[Any, Any], None], first: Any, second: Any) -> None:
+    # two plain parameters, not *args: a tuple would be allocated on the sampled side
     _native.set_quiet(True)
     try:
         if _native.is_running():
-            _native.meta(key, value)
+            write(first, second)
     finally:
         _native.set_quiet(False)
 
@@ -259,7 +263,7 @@ class profile:
         """The finished profile (``heapprof_nb.read(self.path)``)."""
         if self.path is None:
             raise ProfilerStateError("the profile has not run yet")
-        from ._profile import read
+        from .digest.profile import read
 
         return read(self.path)
 

@@ -20,6 +20,9 @@ TRAILER_FIELDS: Final[tuple[str, ...]] = _FORMAT["trailer_fields"]
 #: ``max_frames`` of a profile is 1..this.
 MAX_FRAMES: Final[int] = _FORMAT["max_frames"]
 MAX_BUCKETS: Final[int] = _FORMAT["max_buckets"]
+#: Bytes of the HEADER's fixed part (magic, version, body length) and most bytes of its body.
+HEADER_FIXED: Final[int] = _FORMAT["header_fixed"]
+MAX_HEADER_BODY: Final[int] = _FORMAT["max_header_body"]
 MAX_VARINT_BYTES: Final[int] = _FORMAT["max_varint"]
 TAGS: Final[dict[str, int]] = _FORMAT["tags"]
 DOMAINS: Final[dict[str, int]] = _FORMAT["domains"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ._units import format_bytes
+from .sampling import sample_probability, sample_variance, standard_error
 from .stats import SizeHistogram
 
 __all__ = [
@@ -72,13 +73,6 @@ def parse_budget(text: str | None) -> float:
 CANDIDATE_RATES: tuple[int, ...] = (1,) + tuple(2**k for k in range(4, 41))
 
 
-def _p(mean_size: float, rate: int) -> float:
-    """Probability that byte sampling at ``rate`` samples an allocation of ``mean_size`` bytes."""
-    if rate == 1:
-        return 1.0
-    return -math.expm1(-mean_size / rate)
-
-
 def baseline(hist: SizeHistogram, cost_per_allocation: float = COST_PER_ALLOCATION) -> float:
     """The program's work other than its allocations, in seconds per second of the run.
 
@@ -124,8 +118,7 @@ def predicted_variance(hist: SizeHistogram, rate: int) -> float:
         if count <= 0 or nbytes <= 0:
             continue
         mean = nbytes / count
-        p = _p(mean, rate)
-        total += count * mean * mean * (1.0 - p) / p
+        total += count * sample_variance(mean, sample_probability(mean, rate))
     return total
 
 
@@ -140,7 +133,7 @@ def predicted_error(hist: SizeHistogram, rate: int, peak_bytes: float | None = N
         return 0.0
     peak = float(total) if peak_bytes is None or peak_bytes <= 0 else float(peak_bytes)
     # A peak of ``peak`` bytes of the same mix holds ``peak/total`` of each bucket.
-    return math.sqrt(predicted_variance(hist, rate) * peak / total) / peak
+    return standard_error(predicted_variance(hist, rate) * peak / total) / peak
 
 
 @dataclass(frozen=True, slots=True)

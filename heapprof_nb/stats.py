@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ._units import format_bytes
+from .sampling import sample_probability
 
 __all__ = ["SizeHistogram"]
 
@@ -75,5 +75,5 @@ class SizeHistogram:
             if not count:
                 continue
             mean = self.bytes[k] / count
-            total += count * -math.expm1(-mean / rate) if mean > 0 else 0.0
+            total += count * sample_probability(mean, rate) if mean > 0 else 0.0
         return total

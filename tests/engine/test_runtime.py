@@ -287,7 +287,7 @@ def test_fork_child_stops_parent_continues(python_subprocess, tmp_path: Path) ->
 
 def test_profile_stays_the_context_manager_after_reading() -> None:
     # Reading a profile imports the reader module; heapprof_nb.profile stays the API's name.
-    from heapprof_nb._profile import read  # noqa: F401
+    from heapprof_nb.digest.profile import read  # noqa: F401
 
     assert heapprof_nb.profile is heapprof_nb._api.profile
-    assert heapprof_nb.Profile is heapprof_nb._profile.Profile
+    assert heapprof_nb.Profile is heapprof_nb.digest.profile.Profile

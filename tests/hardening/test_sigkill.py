@@ -4,7 +4,7 @@
 thread) and is killed with SIGKILL after a delay drawn from a fixed seed. The file must then
 read back cleanly up to the last complete record with both readers (``reader.read_log`` and
 ``heapprof_nb.read``, the C digest), say it was truncated, and the history, snapshot and window
-views (and ``heapprof_nb.view.ProfileView`` where ipywidgets is installed) must work on it.
+views (and ``heapprof_nb.notebook.view.ProfileView`` where ipywidgets is installed) must work on it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ while True:
 
 def _view_works(profile: Any) -> str:
     try:
-        from heapprof_nb import view
+        from heapprof_nb.notebook import view
     except ImportError:
         return "no view module"
     if not view.available():

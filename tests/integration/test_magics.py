@@ -30,7 +30,7 @@ from traitlets.config import Config  # noqa: E402
 
 import heapprof_nb  # noqa: E402
 from heapprof_nb import _api  # noqa: E402
-from heapprof_nb import _ipython  # noqa: E402
+from heapprof_nb.notebook import magics as _ipython  # noqa: E402
 from conftest import run_python  # noqa: E402
 
 pytestmark = pytest.mark.ipython
@@ -569,7 +569,7 @@ def test_profile_across_cells_holds_no_site_of_heapprof(ip: Shell) -> None:
 
 
 def test_cell_bands_on_the_plot(ip: Shell) -> None:
-    from heapprof_nb.plot import history_series
+    from heapprof_nb.views.plot import history_series
 
     ip.run("%heapprof start --no-view --rate 1")
     ip.run("x = bytearray(1_000_000)")
@@ -692,7 +692,7 @@ def test_rate_auto_uses_the_last_recommendation(ip: Shell) -> None:
 
 def test_ipython_input_names_resolve(ip: Shell) -> None:
     """Plain IPython compiles cells as <ipython-input-N-hash>."""
-    from heapprof_nb._cells import cell_filenames, cell_source
+    from heapprof_nb.notebook.cells import cell_filenames, cell_source
 
     n = ip.count
     ip.run("a = 1\nb = 2\n")
@@ -707,7 +707,7 @@ def test_ipykernel_style_names_resolve(ip: Shell, monkeypatch: pytest.MonkeyPatc
     pytest.importorskip("ipykernel")
     from ipykernel.compiler import XCachingCompiler
 
-    from heapprof_nb._cells import cell_filenames
+    from heapprof_nb.notebook.cells import cell_filenames
 
     compiler = XCachingCompiler()
     compiler.flags = ip.shell.compile.flags
@@ -739,12 +739,12 @@ def test_body_lines_are_the_visible_cell_lines(ip: Shell) -> None:
 
 
 def test_flame_graph_stacks_start_at_the_cell(ip: Shell) -> None:
-    from heapprof_nb._cells import trim_notebook_stacks
+    from heapprof_nb.views.frames import visible_snapshot
 
     n = ip.count
     ip.run("%%heapprof --rate 1 --no-view\ndef g():\n    return bytearray(1_000_000)\nkeep = g()\n")
     profile = ip.ns["_heapprof"]
-    snap = trim_notebook_stacks(profile.snapshot_at(profile.peak()[0]))
+    snap = visible_snapshot(profile.snapshot_at(profile.peak()[0]))
     stacks = [e.stack for e in snap.entries if e.stack and e.stack[0].location == f"In [{n}], line 3"]
     assert stacks
     for stack in stacks:

@@ -1,4 +1,4 @@
-"""The interactive view (heapprof_nb.view.ProfileView), driven the way a user drives it.
+"""The interactive view (heapprof_nb.notebook.view.ProfileView), driven the way a user drives it.
 
 A profile with known contents is recorded once at ``rate=1`` (every allocation, exact):
 
@@ -101,7 +101,7 @@ def known(known_path: Path, tmp_path: Path) -> Known:
 
 @pytest.fixture
 def view(known: Known) -> Iterator[Any]:
-    from heapprof_nb.view import ProfileView
+    from heapprof_nb.notebook.view import ProfileView
 
     v = ProfileView(known.profile)
     yield v
@@ -151,7 +151,7 @@ def test_built_ready_with_the_peak_selected(view: Any, known: Known) -> None:
 
 
 def test_view_method_of_profile(known: Known) -> None:
-    from heapprof_nb.view import ProfileView
+    from heapprof_nb.notebook.view import ProfileView
 
     v = known.profile.view(measure="growth")
     try:
@@ -280,7 +280,7 @@ def test_blitting_draws_the_selection_over_kept_pixels(view: Any, known: Known) 
 
 
 def test_static_plot_and_range_slider(known: Known) -> None:
-    from heapprof_nb.view import ProfileView
+    from heapprof_nb.notebook.view import ProfileView
 
     v = ProfileView(known.profile, interactive=False)
     try:
@@ -305,9 +305,9 @@ def test_static_plot_and_range_slider(known: Known) -> None:
 
 def test_without_ipympl_the_static_plot_is_chosen(known: Known,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from heapprof_nb import view as view_module
+    from heapprof_nb.notebook import view as view_module
 
-    monkeypatch.setattr(view_module, "_ipympl", lambda: None)
+    monkeypatch.setattr(view_module, "ipympl_canvas", lambda: None)
     v = view_module.ProfileView(known.profile)
     try:
         assert not v.interactive and v.slider is not None
@@ -446,7 +446,7 @@ def test_matplotlib_backend_untouched(known: Known) -> None:
 
 
 def test_progress_then_ready_when_the_digest_is_done(known_path: Path, tmp_path: Path) -> None:
-    from heapprof_nb.view import ProfileView
+    from heapprof_nb.notebook.view import ProfileView
 
     data = known_path.read_bytes()
     path = tmp_path / "growing.hpnb"
@@ -475,7 +475,7 @@ def test_display_before_ready_is_updated_when_ready(known_path: Path, tmp_path: 
     from IPython.display import display
     from IPython.utils.capture import capture_output
 
-    from heapprof_nb.view import ProfileView
+    from heapprof_nb.notebook.view import ProfileView
 
     data = known_path.read_bytes()
     path = tmp_path / "growing.hpnb"
@@ -536,7 +536,7 @@ def test_live_magic_updates_the_plot_while_the_cell_runs(ip: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from IPython.utils.capture import capture_output
 
-    from heapprof_nb import view as view_module
+    from heapprof_nb.notebook import view as view_module
 
     made: list[Any] = []
     follow = view_module.ProfileView.follow.__func__  # type: ignore[attr-defined]
@@ -583,7 +583,7 @@ def test_live_magic_updates_the_plot_while_the_cell_runs(ip: Any,
         for measure in ("allocated_kept", "allocated_freed"):
             for e in getattr(whole, measure).entries:
                 files = " ".join(f.filename for f in e.stack)
-                assert "heapprof_nb/view.py" not in files and "matplotlib" not in files, (
+                assert "heapprof_nb/notebook/view.py" not in files and "matplotlib" not in files, (
                     measure, [f.label for f in e.stack][:12], e.bytes)
     finally:
         v.close()
@@ -596,7 +596,7 @@ def test_heavy_imports_stay_lazy() -> None:
     import subprocess
 
     code = (
-        "import sys, heapprof_nb, heapprof_nb._profile, heapprof_nb._ipython, heapprof_nb.view\n"
+        "import sys, heapprof_nb, heapprof_nb.digest.profile, heapprof_nb.notebook.magics, heapprof_nb.notebook.view\n"
         "heavy = [m for m in ('ipywidgets', 'matplotlib', 'ipympl') if m in sys.modules]\n"
         "print(heavy)\n"
     )
@@ -614,8 +614,9 @@ def test_cell_stacks_are_trimmed_through_the_rows(ip: Any) -> None:
     entries built, the flame graph's fast path kept) and draws what trimming the entries draws."""
     from IPython.utils.capture import capture_output
 
-    from heapprof_nb import flame
-    from heapprof_nb._cells import trim_notebook_stacks
+    from heapprof_nb.views import flame
+    from heapprof_nb.digest.model import Snapshot
+    from heapprof_nb.views.frames import visible_snapshot
 
     with capture_output():
         ip.run_cell("%%heapprof --rate 1 --no-view --as trimmed_profile\n"
@@ -631,10 +632,11 @@ def test_cell_stacks_are_trimmed_through_the_rows(ip: Any) -> None:
         v.select(0.0, end)
         snap = v.snapshot
         assert snap._source_rows() is not None, measure  # still backed by rows
-        reference = trim_notebook_stacks(getattr(prof.window(0.0, end), measure))
+        reference = visible_snapshot(Snapshot(getattr(prof.window(0.0, end), measure).entries))
         assert flame.flame_tree(snap) == flame.flame_tree(reference), measure
         assert snap.total == pytest.approx(reference.total)
-    assert v._trimmed_table is not None and v._trimmed_table.changed  # there was machinery
+    raw = prof.window(0.0, end).live_at_end._source_rows()
+    assert raw.cache["visible"].changed  # there was machinery, hidden once for the profile
     outermost = {e.stack[-1].cell is not None for e in v.snapshot.entries if e.stack}
     assert outermost == {True}  # every stack starts at the cell: no IPython frames above it
     v.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from heapprof_nb.model import Frame
+from heapprof_nb.digest.model import Frame
 
 MOD = Frame("/app/main.py", "<module>", 1)
 LOAD = Frame("/app/main.py", "load", 10)

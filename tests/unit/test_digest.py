@@ -25,10 +25,10 @@ _digest = pytest.importorskip("heapprof_nb._digest")
 
 import reference_decoder as reader  # noqa: E402
 from heapprof_nb._format import encode_varint  # noqa: E402
-from heapprof_nb.digest import CACHE_SUFFIX, Digest, cache_path  # noqa: E402
+from heapprof_nb.digest.thread import CACHE_SUFFIX, Digest, cache_path  # noqa: E402
 from heapprof_nb.errors import ProfileFormatError  # noqa: E402
-from heapprof_nb.model import Frame, Snapshot  # noqa: E402
-from heapprof_nb._profile import History, Profile, Window, read  # noqa: E402
+from heapprof_nb.digest.model import Frame, Snapshot  # noqa: E402
+from heapprof_nb.digest.profile import History, Profile, Window, read  # noqa: E402
 
 Digester = _digest.Digester
 
@@ -1296,7 +1296,7 @@ def _flame_log(seed: int, *, ambiguous: bool = False) -> bytes:
 def _same_flame(snap: Snapshot) -> None:
     import re
 
-    from heapprof_nb import flame
+    from heapprof_nb.views import flame
 
     plain = Snapshot(list(snap.entries), snap.title, snap.time)  # no rows: the general path
     assert plain._source_rows() is None
@@ -1312,7 +1312,7 @@ def _same_flame(snap: Snapshot) -> None:
 
 @pytest.mark.parametrize("ambiguous", [False, True])
 def test_flame_fast_path_matches_entries(tmp_path: Path, ambiguous: bool) -> None:
-    from heapprof_nb import flame
+    from heapprof_nb.views import flame
 
     prof = read(write(tmp_path, _flame_log(7, ambiguous=ambiguous)), cache=False)
     end = prof.duration
@@ -1331,7 +1331,7 @@ def test_flame_fast_path_matches_entries(tmp_path: Path, ambiguous: bool) -> Non
 def test_lazy_snapshot_entries(tmp_path: Path) -> None:
     import pickle
 
-    from heapprof_nb import flame
+    from heapprof_nb.views import flame
 
     prof = read(write(tmp_path, _flame_log(3)), cache=False)
     snap = prof.window(0, prof.duration).live_at_end

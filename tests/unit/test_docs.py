@@ -46,7 +46,7 @@ def _documented_options(section: str) -> set[str]:
 
 def _parser_options(magic: str) -> set[str]:
     pytest.importorskip("IPython")
-    from heapprof_nb._ipython import HeapprofMagics
+    from heapprof_nb.notebook.magics import HeapprofMagics
 
     parser = getattr(HeapprofMagics, magic).parser
     return {s for action in parser._actions for s in action.option_strings} - {"-h", "--help"}
@@ -78,3 +78,17 @@ def test_readme_library_example_runs(tmp_path: Path) -> None:
     assert "MiB ±" in top and re.search(r"\brun\b", top), result.stdout
     for name in ("run.hpnb", "temporaries.html", "peak.pb.gz"):
         assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_the_architecture_picture_names_real_folders() -> None:
+    """docs/architecture.md draws the data flow hooks -> log -> digest -> model -> views ->
+    notebook/cli, each box naming its folder: every folder it names exists, and every stage is
+    drawn."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    picture = re.findall(r"```\n(.*?)```", text, flags=re.S)[0]
+    folders = set(re.findall(r"\b((?:native|heapprof_nb)/(?:[\w]+/)*)", picture))
+    assert {"native/", "native/digest/", "heapprof_nb/digest/", "heapprof_nb/views/",
+            "heapprof_nb/notebook/"} <= folders
+    assert sorted(f for f in folders if not (REPO / f).is_dir()) == []
+    stages = ["hooks", "log", "digest", "model", "views", "notebook / cli"]
+    assert all(re.search(rf"│ {re.escape(s)} ", picture) for s in stages), stages

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from heapprof_nb import flame
-from heapprof_nb.model import Frame, Snapshot, StackStat
+from heapprof_nb.views import exports, flame
+from heapprof_nb.digest.model import Frame, Snapshot, StackStat
 
 from .frames import CELL, LOAD, MOD, PARSE, READ, REC
 
@@ -157,7 +157,7 @@ def test_undecodable_names_survive_utf8() -> None:
     page = flame.flame_page(snap)
     page.encode("utf-8")  # a notebook or a saved file is UTF-8
     assert child(child(tree_of(page), MOD.label), odd.label)["function"] == "f\ud800"
-    flame.speedscope_json(snap).encode("utf-8")
+    exports.speedscope_json(snap).encode("utf-8")
     assert all(ord(c) < 128 for c in tree_of_text(page))
 
 
@@ -262,7 +262,7 @@ def test_flame_page_and_snapshot_methods(tmp_path: Path) -> None:
     (tmp_path / "flame.html").write_text(page, encoding="utf-8")
     snap = known()
     assert "hpnb-flame-data" in snap.flame_html(title="x")
-    assert snap.collapsed() == flame.collapsed(snap)
+    assert snap.collapsed() == exports.collapsed(snap)
     assert json.loads(snap.speedscope_json())["profiles"][0]["unit"] == "bytes"
 
 
@@ -311,7 +311,7 @@ def parse_folded(text: str) -> dict[tuple[str, ...], int]:
 
 def test_collapsed_round_trip() -> None:
     snap = known()
-    text = flame.collapsed(snap)
+    text = exports.collapsed(snap)
     assert text.endswith("\n")
     folded = parse_folded(text)
     assert sum(folded.values()) == round(snap.total)
@@ -327,13 +327,13 @@ def test_collapsed_sanitises_labels_and_skips_negatives() -> None:
     snap = Snapshot(
         [StackStat((odd, MOD), 1234.6, 1, 1), StackStat((LOAD, MOD), -500, -1, 1)]
     )
-    text = flame.collapsed(snap)
+    text = exports.collapsed(snap)
     assert text.count("\n") == 1
     (line,) = text.splitlines()
     stack, count = line.rsplit(" ", 1)
     assert count == "1235"
     assert stack.split(";") == [MOD.label, "f new,line (/app/a,b.py:3)"]
-    assert parse_folded(flame.collapsed(snap, negative=True)) == {(MOD.label, LOAD.label): 500}
+    assert parse_folded(exports.collapsed(snap, negative=True)) == {(MOD.label, LOAD.label): 500}
 
 
 # -------------------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ def check_speedscope(doc: dict[str, Any]) -> dict[str, Any]:
 
 def test_speedscope_structure() -> None:
     snap = known()
-    doc = json.loads(flame.speedscope_json(snap))
+    doc = json.loads(exports.speedscope_json(snap))
     profile = check_speedscope(doc)
     assert profile["endValue"] == round(snap.total)
     assert profile["name"] == "live at 1.0 s"

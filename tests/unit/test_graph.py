@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from heapprof_nb import graph
-from heapprof_nb.model import Frame, Snapshot, StackStat
+from heapprof_nb.views import graph
+from heapprof_nb.digest.model import Frame, Snapshot, StackStat
 
 M = Frame("/app/main.py", "<module>", 1)
 A = Frame("/app/main.py", "load", 10)

@@ -6,8 +6,8 @@ import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heapprof_nb import pprof
-from heapprof_nb.model import Frame, Snapshot, StackStat
+from heapprof_nb.views import pprof
+from heapprof_nb.digest.model import Frame, Snapshot, StackStat
 
 from .frames import CELL, LOAD, MOD, READ
 

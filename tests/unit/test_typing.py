@@ -22,11 +22,12 @@ pytest.importorskip("mypy")
 def test_mypy_strict_is_clean(tmp_path: Path) -> None:
     package = Path(heapprof_nb.__file__).parent
     copy = tmp_path / "src" / "heapprof_nb"
-    copy.mkdir(parents=True)
-    sources = [*package.glob("*.py"), *package.glob("*.pyi"), package / "py.typed"]
+    sources = [*package.rglob("*.py"), *package.rglob("*.pyi"), package / "py.typed"]
     for source in sources:
-        shutil.copy(source, copy / source.name)
-    assert len(sources) > 20
+        target = copy / source.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    assert len(sources) > 20 and (copy / "views" / "flame.py").exists()
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
          "--cache-dir", str(tmp_path / "cache"), "heapprof_nb"],

@@ -33,10 +33,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import add, mul
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .flame import _NO_FRAME, NO_FRAME_LABEL, _Labels
-from .model import Frame, Snapshot, _fmt_bytes
+from .._units import format_bytes
+from ..digest.model import Frame, Snapshot
+from .frames import KIND_OTHER, NO_FRAME, Labels, kind, short_name
+from .frames import label as frame_label
 
 if TYPE_CHECKING:
     import graphviz
@@ -72,7 +74,7 @@ class FlowNode:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(_label(f) for f in self.frames)
+        return tuple(map(frame_label, self.frames))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +137,6 @@ class FlowModel:
         return value / self.scale if self.scale else 0.0
 
 
-def _label(frame: Frame) -> str:
-    return NO_FRAME_LABEL if frame is _NO_FRAME else frame.label
-
-
 # --------------------------------------------------------------------------------------------
 # Accumulation
 
@@ -152,12 +150,12 @@ class _Totals:
     total: float
 
 
-def _paths(snapshot: Snapshot, labels: _Labels) -> list[tuple[list[int], float]]:
+def _paths(snapshot: Snapshot, labels: Labels) -> list[tuple[list[int], float]]:
     out = []
     for e in snapshot.entries:
         if e.bytes == 0:
             continue
-        keys = labels.indexes(e.stack) if e.stack else [labels.index(_NO_FRAME)]
+        keys = labels.indexes(e.stack) if e.stack else [labels.index(NO_FRAME)]
         out.append((keys, e.bytes))
     return out
 
@@ -244,7 +242,7 @@ def flow_model(
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes!r}")
     if compare_to is not None and not isinstance(compare_to, Snapshot):
         raise TypeError(f"compare_to needs a Snapshot, not {type(compare_to).__name__}")
-    labels = _Labels()
+    labels = Labels()
     paths = _paths(snapshot, labels)
     base_paths = _paths(compare_to, labels) if compare_to is not None else []
     n_loc = len(labels.labels)
@@ -445,14 +443,16 @@ def _short_path(filename: str) -> str:
 
 
 def _frame_lines(frame: Frame) -> tuple[str, str]:
-    if frame is _NO_FRAME:
-        return NO_FRAME_LABEL, ""
+    """A box's two lines for a frame: its name, then where it is (the line's source for a cell's
+    top level, which the name already places)."""
+    name = short_name(frame)
+    if kind(frame) == KIND_OTHER:
+        return name, ""
     if frame.cell is not None:
-        fn = frame.function
-        if fn == "<module>" or fn.startswith("<cell"):
-            return frame.location, ""
-        return fn, frame.location
-    return frame.function, f"{_short_path(frame.filename)}:{frame.line}"
+        if name == frame.location:
+            return name, (frame.source or "").strip()
+        return name, frame.location
+    return name, f"{_short_path(frame.filename)}:{frame.line}"
 
 
 def _clip(text: str, n: int = 60) -> str:
@@ -460,7 +460,7 @@ def _clip(text: str, n: int = 60) -> str:
 
 
 def _signed(v: float) -> str:
-    return ("+" if v > 0 else "") + _fmt_bytes(v)
+    return ("+" if v > 0 else "") + format_bytes(v)
 
 
 def _pct(v: float, scale: float) -> str:
@@ -471,15 +471,10 @@ def _pct(v: float, scale: float) -> str:
 
 
 def flow_graph(
-    snapshot: Snapshot,
-    *,
-    threshold: float = 0.01,
-    compare_to: Snapshot | None = None,
-    max_nodes: int = 80,
-    collapse: bool = True,
-    title: str | None = None,
+    snapshot: Snapshot, *, title: str | None = None, **options: Any
 ) -> graphviz.Digraph:
-    """The flow graph of ``snapshot`` as a ``graphviz.Digraph`` (see ``flow_model``).
+    """The flow graph of ``snapshot`` as a ``graphviz.Digraph``: ``flow_model(snapshot,
+    **options)`` drawn (``threshold``, ``compare_to``, ``max_nodes``, ``collapse``).
 
     Boxes show a location's self and cumulative bytes with their shares; fill colour and border
     follow the cumulative share (a sequential palette), font size the self share; edges are
@@ -494,19 +489,13 @@ def flow_graph(
             "flow_graph needs the graphviz Python package: pip install graphviz "
             "(and the Graphviz 'dot' program to render it)"
         ) from exc
-    model = flow_model(
-        snapshot,
-        threshold=threshold,
-        compare_to=compare_to,
-        max_nodes=max_nodes,
-        collapse=collapse,
-    )
+    model = flow_model(snapshot, **options)
     heading = title if title is not None else (snapshot.title or "Flow graph")
     scale = model.scale
     if model.compare:
         summary = f"change {_signed(model.total)} (red: grew, blue: shrank)"
     else:
-        summary = f"total {_fmt_bytes(model.total)}"
+        summary = f"total {format_bytes(model.total)}"
     note = _hidden_note(model)
     g = graphviz.Digraph(
         name="heapprof_flow",
@@ -560,7 +549,7 @@ def flow_graph(
         share = model.share(e.bytes)
         palette = (_GROW if e.bytes >= 0 else _SHRINK) if model.compare else _SEQUENTIAL
         colour = _mix(palette, 0.35 + 0.65 * _intensity(share))
-        label = _signed(e.bytes) if model.compare else _fmt_bytes(e.bytes)
+        label = _signed(e.bytes) if model.compare else format_bytes(e.bytes)
         g.edge(
             ids[e.caller],
             ids[e.callee],
@@ -582,7 +571,7 @@ def _hidden_note(model: FlowModel) -> str:
     parts = []
     if model.hidden_nodes:
         pct = f"{100 * model.threshold:.3g}%"
-        amount = _signed(model.hidden_bytes) if model.compare else _fmt_bytes(model.hidden_bytes)
+        amount = _signed(model.hidden_bytes) if model.compare else format_bytes(model.hidden_bytes)
         parts.append(
             f"{model.hidden_nodes} node{'s' if model.hidden_nodes != 1 else ''} below {pct} "
             f"({amount}) hidden"
@@ -612,12 +601,12 @@ def _node_label(n: FlowNode, model: FlowModel, ink: str) -> str:
         stats = [
             f"self {_signed(n.self_bytes)}",
             f"cum {_signed(n.cum_bytes)} ({_pct(n.cum_bytes, model.scale)})",
-            f"{_fmt_bytes(before_cum)} \u2192 {_fmt_bytes(before_cum + n.cum_bytes)}",
+            f"{format_bytes(before_cum)} \u2192 {format_bytes(before_cum + n.cum_bytes)}",
         ]
     else:
         stats = [
-            f"self {_fmt_bytes(n.self_bytes)} ({_pct(n.self_bytes, model.scale)})",
-            f"cum {_fmt_bytes(n.cum_bytes)} ({_pct(n.cum_bytes, model.scale)})",
+            f"self {format_bytes(n.self_bytes)} ({_pct(n.self_bytes, model.scale)})",
+            f"cum {format_bytes(n.cum_bytes)} ({_pct(n.cum_bytes, model.scale)})",
         ]
     for s in stats:
         rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">{esc(s)}</FONT></TD></TR>')

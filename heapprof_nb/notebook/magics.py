@@ -26,6 +26,8 @@ import IPython.core.magic as _magic
 import IPython.core.magic_arguments as _margs
 from IPython.core.error import UsageError
 
+from .._format import MAX_FRAMES
+
 # IPython's decorators are untyped; name them as Any once here.
 Magics: Any = _magic.Magics
 magics_class: Any = _magic.magics_class
@@ -73,7 +75,7 @@ def _api() -> Any:
 
 
 def _read_profile(path: str) -> Any:
-    from ._profile import read
+    from ..digest.profile import read
 
     return read(path)
 
@@ -156,7 +158,7 @@ def _unquote(text: str | None) -> str | None:
 
 
 def _parse_budget(text: str | None) -> float:
-    from .recommend import parse_budget
+    from ..recommend import parse_budget
 
     try:
         return parse_budget(None if text is None else (_unquote(text.strip()) or ""))
@@ -276,7 +278,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
     def _bookkeeping(self) -> Any:
         """The Bookkeeping sections of this shell (imports the engine: call before starting)."""
         if self._quiet is None:
-            from ._cells import Bookkeeping
+            from .cells import Bookkeeping
 
             self._quiet = Bookkeeping()
         return self._quiet
@@ -294,7 +296,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
             raise _Fail(f"%heapprof {action} takes no options (got {', '.join(given)})")
 
     def _start_options(self, args: Any) -> dict[str, Any]:
-        from ._units import parse_bytes, parse_sampling
+        from .._units import parse_bytes, parse_sampling
 
         options: dict[str, Any] = {}
         args.rate, args.sampling = _unquote(args.rate), _unquote(args.sampling)
@@ -316,8 +318,8 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         except (TypeError, ValueError) as exc:
             raise _Fail(str(exc)) from None
         if args.frames is not None:
-            if not 1 <= args.frames <= 4096:
-                raise _Fail(f"--frames must be in 1..4096, got {args.frames}")
+            if not 1 <= args.frames <= MAX_FRAMES:
+                raise _Fail(f"--frames must be in 1..{MAX_FRAMES}, got {args.frames}")
             options["max_frames"] = args.frames
         if args.seed is not None:
             options["seed"] = args.seed
@@ -355,13 +357,13 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
 
     def _count(self) -> int:
         """N of the cell running this magic, as the notebook shows it (``In [N]``)."""
-        from ._cells import running_count
+        from .cells import running_count
 
         return running_count(self._shell)
 
     def _profile_cell(self, args: Any, line: str, cell: str) -> None:
         __tracebackhide__ = True  # noqa: F841
-        from ._cells import CellMetaWriter, cell_label
+        from .cells import CellMetaWriter, cell_label
 
         name = self._target_name(args)
         live = self._live_available(args.live)
@@ -419,7 +421,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         Line numbers are those of the cell as the user sees it (the ``%%heapprof`` line is
         line 1), so frames read ``In [N], line L`` with L counted in the visible cell.
         """
-        from ._cells import count_lines, register_source
+        from .cells import count_lines, register_source
 
         shell = self._shell
         raw = self._raw_cell
@@ -502,7 +504,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
               f"heapprof_nb.read({path!r}) reopens it")
 
     def _start_across_cells(self, args: Any) -> None:
-        from ._cells import CellWatcher
+        from .cells import CellWatcher
 
         name = self._target_name(args)
         live = self._live_available(args.live)
@@ -624,7 +626,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         return text
 
     def _recommend_again(self, budget: float) -> None:
-        from .recommend import recommend
+        from ..recommend import recommend
 
         assert self._last_stats is not None
         hist, old = self._last_stats
@@ -644,7 +646,7 @@ class HeapprofMagics(Magics):  # type: ignore[misc]  # IPython's Magics is untyp
         return api, _RssPeak()
 
     def _stats_end(self, api: Any, rss: _RssPeak, budget: float) -> None:
-        from .recommend import recommend
+        from ..recommend import recommend
 
         hist = api.stop_stats()
         growth = rss.growth()
@@ -765,7 +767,7 @@ def _ends_with_semicolon(code: str) -> bool:
 
 def _view_class() -> Any:
     """The interactive view (``ProfileView``) when it and ipywidgets are available, else None."""
-    for module in ("heapprof_nb.view", "heapprof_nb.widgets"):
+    for module in ("heapprof_nb.notebook.view",):
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -780,7 +782,7 @@ def _view_class() -> Any:
 
 
 def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
-    """Show a finished profile: the interactive view (``heapprof_nb.view.ProfileView``) when
+    """Show a finished profile: the interactive view (``heapprof_nb.notebook.view.ProfileView``) when
     ipywidgets is there, else the history plot, the flame graph of the peak and the top sites.
 
     ``view`` is a live view already shown (``--live``): it is finished with ``profile``.
@@ -800,7 +802,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
         else:
             _display(shown)
             return
-    from . import plot
+    from ..views import plot
 
     try:
         fig = plot.history_figure(profile)
@@ -814,9 +816,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
         return
     snapshot = profile.snapshot_at(peak_time)
     try:
-        from ._cells import trim_notebook_stacks
-
-        _display(_html(trim_notebook_stacks(snapshot).flame_html()))
+        _display(_html(snapshot.flame_html()))
     except Exception as exc:
         _error(f"could not draw the flame graph: {exc}")
     _display(_html(sites_table_html(snapshot)))
@@ -825,7 +825,7 @@ def show_profile(profile: Any, live: bool = False, view: Any = None) -> None:
 def _image(fig: Any) -> Any:
     import IPython.display
 
-    from .plot import figure_png
+    from ..views.plot import figure_png
 
     shown: Any = IPython.display
     return shown.Image(data=figure_png(fig), format="png")
@@ -838,37 +838,23 @@ def _peak_time(profile: Any) -> float | None:
 
 
 def sites_table_html(snapshot: Any, n: int = 10) -> str:
-    """The top ``n`` allocation sites of a snapshot as an HTML table (with the cell's line)."""
-    from ._units import format_bytes
+    """The top ``n`` allocation sites of a snapshot as an HTML table (with the cell's line):
+    the view's table, with the view's stylesheet for it, for a notebook without widgets."""
+    import uuid
 
-    total = snapshot.total or 1.0
-    rows = []
-    for stat in snapshot.top(n):
-        frame = stat.key[0] if stat.key else None
-        source = (frame.source or "").strip() if frame is not None else ""
-        err = f" ± {format_bytes(stat.error)}" if stat.error else ""
-        rows.append(
-            "<tr>"
-            f"<td style='text-align:left'>{html.escape(stat.label)}</td>"
-            f"<td style='text-align:left'><code>{html.escape(source)}</code></td>"
-            f"<td style='text-align:right'>{html.escape(format_bytes(stat.bytes))}{err}</td>"
-            f"<td style='text-align:right'>{stat.bytes / total:.1%}</td>"
-            f"<td style='text-align:right'>{stat.objects:,.0f}</td>"
-            "</tr>"
-        )
-    title = html.escape(getattr(snapshot, "title", "") or "snapshot")
-    return (
-        f"<div class='heapprof-sites'><b>Top allocation sites, {title}</b>: "
-        f"{html.escape(format_bytes(snapshot.total))} ± {html.escape(format_bytes(snapshot.error))}"
-        "<table><tr><th>site</th><th>line</th><th>bytes</th><th>share</th><th>objects</th></tr>"
-        + "".join(rows) + "</table></div>"
-    )
+    from ..views.frames import visible_snapshot
+    from ..views.table import sites_table
+    from .view_html import static_css
+
+    sid = "hpnb-static-" + uuid.uuid4().hex[:12]
+    return (f"<div class='{sid}'>" + static_css(sid) + sites_table(visible_snapshot(snapshot), n)
+            + "</div>")
 
 
 def show_stats(hist: Any, rec: Any) -> None:
     """Show a stats-mode result: size histogram (table and chart), rates, the recommendation."""
-    from . import plot
-    from ._units import format_bytes
+    from ..views import plot
+    from .._units import format_bytes
 
     _display(_html(histogram_table_html(hist)))
     try:
@@ -887,7 +873,7 @@ def show_stats(hist: Any, rec: Any) -> None:
 
 def histogram_table_html(hist: Any) -> str:
     """The size histogram as an HTML table: size range, count, bytes and their shares."""
-    from ._units import format_bytes
+    from .._units import format_bytes
 
     count_total = hist.total_count or 1
     bytes_total = hist.total_bytes or 1

@@ -5,7 +5,7 @@
 - :meth:`Profile.history` -> :class:`History`: live bytes (total, per top site, other), RSS,
   the sampling error and the markers, against seconds from the start of the run;
 - :meth:`Profile.peak` -> ``(time, bytes)``: the largest estimated live heap (exact in mode 2);
-- :meth:`Profile.snapshot_at` -> :class:`~heapprof_nb.model.Snapshot`: bytes live at a time;
+- :meth:`Profile.snapshot_at` -> :class:`~heapprof_nb.digest.model.Snapshot`: bytes live at a time;
 - :meth:`Profile.window` -> :class:`Window`: for a span (t0, t1], live at t1, allocated in the
   span and kept, allocated and freed in it (temporary), and the growth from t0 to t1.
 
@@ -14,7 +14,7 @@ includes every event logged at or before ``t``, so ``window(t0, t1)`` covers eve
 to and including t1. Estimates follow the "Weights" section of ``docs/log-format.md``; ``error``
 fields are one-sigma sampling errors (0 when every allocation was traced, mode 2).
 
-The work happens in :mod:`heapprof_nb.digest` (the background thread and the C digest).
+The work happens in :mod:`heapprof_nb.digest.thread` (the background thread and the C digest).
 Snapshot and window queries are answered from the digest's in-memory interval index (24 bytes
 per sampled allocation, capped at ``index_limit``); without it they re-read the log with the C
 decoder. Frames of notebook cells are named from the log's META facts: ``cell_label:<file>``
@@ -30,12 +30,14 @@ import threading
 from array import array
 from dataclasses import dataclass
 from itertools import compress
-from typing import Any, Sequence
+from operator import add
+from typing import Any, Sequence, overload
 
-from . import _digest
-from .digest import Digest
+from .. import _digest
+from .._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
+from ..sampling import standard_error
 from .model import Frame, Snapshot, StackStat
-from ._format import TRAILER_FIELDS  # names of the TRAILER counters, in file order
+from .thread import Digest
 
 __all__ = ["Profile", "History", "Window", "Marker", "read", "TRAILER_FIELDS", "MARKER_KINDS"]
 
@@ -60,6 +62,7 @@ class Marker:
         return MARKER_KINDS.get(self.kind, f"kind {self.kind}")
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class History:
     """Memory over time, one value per point (the end of a group of digest buckets).
 
@@ -78,42 +81,16 @@ class History:
     span of one point in seconds.
     """
 
-    __slots__ = (
-        "times",
-        "total",
-        "max",
-        "objects",
-        "error",
-        "rss",
-        "by_site",
-        "other",
-        "markers",
-        "bucket",
-    )
-
-    def __init__(
-        self,
-        times: array[float],
-        total: array[float],
-        max: array[float],  # noqa: A002 - the natural name of the series
-        objects: array[float],
-        error: array[float],
-        rss: array[float],
-        by_site: dict[tuple[Frame, ...], array[float]],
-        other: array[float],
-        markers: list[Marker],
-        bucket: float,
-    ) -> None:
-        self.times = times
-        self.total = total
-        self.max = max
-        self.objects = objects
-        self.error = error
-        self.rss = rss
-        self.by_site = by_site
-        self.other = other
-        self.markers = markers
-        self.bucket = bucket
+    times: array[float]
+    total: array[float]
+    max: array[float]  # noqa: A003 - the natural name of the series
+    objects: array[float]
+    error: array[float]
+    rss: array[float]
+    by_site: dict[tuple[Frame, ...], array[float]]
+    other: array[float]
+    markers: list[Marker]
+    bucket: float
 
     def __len__(self) -> int:
         return len(self.times)
@@ -127,8 +104,25 @@ class History:
         )
 
 
+class _Measure:
+    """One of a Window's measures as a read-only attribute: its snapshot, built on first access
+    (the attribute's name is the measure's)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, window: None, owner: type) -> _Measure: ...
+
+    @overload
+    def __get__(self, window: Window, owner: type) -> Snapshot: ...
+
+    def __get__(self, window: Window | None, owner: type) -> Snapshot | _Measure:
+        return self if window is None else window._get(self.name)
+
+
 class Window:
-    """The four measures of a span (t0, t1], each a :class:`~heapprof_nb.model.Snapshot`:
+    """The four measures of a span (t0, t1], each a :class:`~heapprof_nb.digest.model.Snapshot`:
 
     - ``live_at_end``: live at t1;
     - ``allocated_kept``: allocated in the span and still live at t1;
@@ -165,21 +159,10 @@ class Window:
             self._built[name] = snap
         return snap
 
-    @property
-    def live_at_end(self) -> Snapshot:
-        return self._get("live_at_end")
-
-    @property
-    def allocated_kept(self) -> Snapshot:
-        return self._get("allocated_kept")
-
-    @property
-    def allocated_freed(self) -> Snapshot:
-        return self._get("allocated_freed")
-
-    @property
-    def growth(self) -> Snapshot:
-        return self._get("growth")
+    live_at_end = _Measure()
+    allocated_kept = _Measure()
+    allocated_freed = _Measure()
+    growth = _Measure()
 
     def measures(self) -> dict[str, Snapshot]:
         """All four snapshots by name."""
@@ -376,7 +359,7 @@ class Profile:
         times = array("d", (t / _NS for t in _u64(t_b)))
         total = _f64(total_b)
         variance = _f64(var_b)
-        error = array("d", (math.sqrt(v) for v in variance))
+        error = array("d", map(standard_error, variance))
         n = len(times)
         series = _f64(series_b)
         other = array("d", total)
@@ -427,10 +410,11 @@ class Profile:
         return Window(self, t0, t1, self._query(a, b, live_only=False))
 
     def view(self, **options: Any) -> Any:
-        """The interactive view of this profile (``heapprof_nb.view.ProfileView``): the time
+        """The interactive view of this profile (``heapprof_nb.notebook.view.ProfileView``; options
+        such as ``all_frames=True``, which shows the frames every view hides): the time
         plot, a span selection and its flame graph, flow graph and top sites. Needs ipywidgets
         and matplotlib (ipympl for mouse selection)."""
-        from .view import ProfileView
+        from ..notebook.view import ProfileView
 
         return ProfileView(self, **options)
 
@@ -464,7 +448,7 @@ class Profile:
             self._refresh()
             stacks = self._stacks
             cache = self._stack_cache
-        rows = _Rows(stacks, cache, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
+        rows = StackRows(stacks, cache, _u64(ids), _f64(by), _f64(ob), _f64(va), _u64(sa))
         return Snapshot._from_rows(rows, title=title, time=time)
 
     def _refresh(self) -> None:
@@ -540,7 +524,7 @@ class _CellNames:
         return cell, source
 
 
-class _Rows:
+class StackRows:
     """One measure of a query, per stack: the rows a lazy ``Snapshot`` is built from.
 
     ``stacks`` is the profile's stack list when the query ran (append-only; replaced, not
@@ -576,6 +560,27 @@ class _Rows:
         return _stack_stats(
             self.stacks, self.ids, self.bytes, self.objects, self.variance, self.samples
         )
+
+    def over(
+        self, stacks: list[tuple[Frame, ...]], cache: dict[str, Any], new_ids: Sequence[int]
+    ) -> StackRows:
+        """These rows over another stack list (a view of the profile's, such as the one the
+        frame policy hides frames in): row ``i`` goes to stack ``new_ids[ids[i]]``, and rows
+        that land on the same stack are summed into one, as a snapshot holds each stack once."""
+        ids = array("Q", map(new_ids.__getitem__, self.ids))
+        if len(set(ids)) == len(ids):
+            return StackRows(stacks, cache, ids, self.bytes, self.objects, self.variance,
+                             self.samples)
+        sums: dict[int, list[float]] = {}
+        for i, *row in zip(ids, self.bytes, self.objects, self.variance, self.samples):
+            sums[i] = list(map(add, sums.get(i, _NO_ROW), row))
+        merged = list(sums.values())
+        by, ob, va = (array("d", (m[k] for m in merged)) for k in range(3))
+        return StackRows(stacks, cache, array("Q", sums), by, ob, va,
+                         array("Q", (int(m[3]) for m in merged)))
+
+
+_NO_ROW = (0.0, 0.0, 0.0, 0)
 
 
 def _nonzero(b: float, o: float) -> bool:

@@ -39,16 +39,16 @@ import time
 from types import TracebackType
 from typing import Any
 
-from . import _digest
-from .errors import ProfileFormatError
+from .. import _digest
+from .._format import HEADER_FIXED, MAX_HEADER_BODY
+from ..errors import ProfileFormatError
 
 __all__ = ["Digest", "cache_path", "CACHE_SUFFIX"]
 
 CACHE_SUFFIX = ".digest"
 _CACHE_MAGIC = b"HPNBDGC\n"
 _CACHE_VERSION = 1
-_HEADER_FIXED = 16
-_MAX_HEADER = 16 + 65536
+_MAX_HEADER = HEADER_FIXED + MAX_HEADER_BODY
 _MAX_CACHE_KEY = 1 << 16
 
 
@@ -59,11 +59,11 @@ def cache_path(log_path: str | os.PathLike[str]) -> str:
 
 def _header_digest(f: Any, size: int) -> str:
     """SHA-256 of the log's header bytes (all of them if the header is cut short)."""
-    head = os.pread(f.fileno(), _HEADER_FIXED, 0)
+    head = os.pread(f.fileno(), HEADER_FIXED, 0)
     n = len(head)
-    if n == _HEADER_FIXED:
+    if n == HEADER_FIXED:
         (hlen,) = struct.unpack_from("<I", head, 12)
-        n = min(_HEADER_FIXED + hlen, _MAX_HEADER, size)
+        n = min(HEADER_FIXED + hlen, _MAX_HEADER, size)
     data = os.pread(f.fileno(), n, 0) if n > len(head) else head
     return hashlib.sha256(data).hexdigest()
 

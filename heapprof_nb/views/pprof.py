@@ -21,8 +21,9 @@ from __future__ import annotations
 import gzip
 import os
 
-from .model import Frame, Snapshot
-from ._format import encode_varint
+from .._format import encode_varint
+from ..digest.model import Frame, Snapshot
+from .frames import HIDDEN_FRAME, NO_FRAME_LABEL
 
 __all__ = ["encode_profile", "write_pprof"]
 
@@ -51,9 +52,6 @@ _FUNCTION_START_LINE = 5
 
 _WIRE_VARINT = 0
 _WIRE_LEN = 2
-
-NO_FRAME_NAME = "<no Python frame>"
-
 
 # --------------------------------------------------------------------------------------------
 # A minimal protobuf writer (varints, length-delimited fields, packed repeated varints)
@@ -108,6 +106,8 @@ class _Strings:
 
 def _names(frame: Frame) -> tuple[str, str]:
     """(function name, file name) as pprof shows them."""
+    if frame is HIDDEN_FRAME:
+        return frame.function, ""
     if frame.cell is not None:
         return frame.function, frame.cell
     return frame.function, frame.filename
@@ -163,7 +163,7 @@ def encode_profile(snapshot: Snapshot) -> bytes:
                 ids.append(lid)
         else:
             if no_frame is None:
-                no_frame = [location_of(NO_FRAME_NAME, "", 0)]
+                no_frame = [location_of(NO_FRAME_LABEL, "", 0)]
             ids = no_frame
         values = [round(e.objects), round(e.bytes)]
         samples.append(

@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from operator import is_
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+
+from .._units import format_bytes
+from ..sampling import standard_error
 
 if TYPE_CHECKING:  # renderers are imported lazily by the methods below
     import graphviz
 
-__all__ = ["Frame", "StackStat", "Statistic", "StatisticDiff", "Snapshot"]
+__all__ = ["Frame", "StackStat", "Statistic", "StatisticDiff", "Snapshot", "NO_FRAME_LABEL"]
 
 StatisticKey = Literal["lineno", "function", "traceback"]
 
@@ -45,7 +48,10 @@ class Frame:
 
     @property
     def label(self) -> str:
-        """How the frame is named everywhere: ``function (file:line)`` or ``In [N], line L``."""
+        """How the frame is named everywhere: ``function (file:line)`` or ``In [N], line L``
+        (a stand-in of the views, with no place, by its name: ``<hidden frames>``)."""
+        if self.line == 0 and self.filename == self.function:
+            return self.function
         if self.cell is not None:
             if self.function in ("<module>", "<cell line: 0>") or self.function.startswith("<cell"):
                 return self.location
@@ -68,8 +74,23 @@ class StackStat:
     variance: float = 0.0
 
 
+#: How a stack without any Python frame is named (an allocation at interpreter start, say).
+NO_FRAME_LABEL = "<no Python frame>"
+
+
+class _KeyLabel:
+    """``label``: how the group a statistic is about is named, by its first frame."""
+
+    __slots__ = ()
+    key: tuple[Frame, ...]
+
+    @property
+    def label(self) -> str:
+        return self.key[0].label if self.key else NO_FRAME_LABEL
+
+
 @dataclass(frozen=True, slots=True)
-class Statistic:
+class Statistic(_KeyLabel):
     """Bytes grouped by a key (tracemalloc's ``Statistic``)."""
 
     key: tuple[Frame, ...]
@@ -77,13 +98,9 @@ class Statistic:
     objects: float
     error: float
 
-    @property
-    def label(self) -> str:
-        return self.key[0].label if self.key else "<no Python frame>"
-
 
 @dataclass(frozen=True, slots=True)
-class StatisticDiff:
+class StatisticDiff(_KeyLabel):
     """Difference of one key between two snapshots (tracemalloc's ``StatisticDiff``)."""
 
     key: tuple[Frame, ...]
@@ -91,10 +108,6 @@ class StatisticDiff:
     bytes_diff: float
     objects: float
     objects_diff: float
-
-    @property
-    def label(self) -> str:
-        return self.key[0].label if self.key else "<no Python frame>"
 
 
 _NO_FRAME: tuple[Frame, ...] = ()
@@ -135,7 +148,7 @@ class Snapshot:
     def _from_rows(cls, rows: Any, title: str = "", time: float | None = None) -> Snapshot:
         """A snapshot whose ``entries`` are built on first access by ``rows.entries()``.
 
-        ``rows`` is the profile's raw query result (``heapprof_nb._profile._Rows``: per-stack
+        ``rows`` is the profile's raw query result (``heapprof_nb.digest.profile.StackRows``: per-stack
         ``ids``, ``bytes``, ``objects``, ``variance``, zero rows already dropped). Until the
         entries are built, and while they are still exactly the ones built, renderers may read
         the rows directly (``_source_rows``): a flame graph of 50,000 stacks then needs no
@@ -189,60 +202,69 @@ class Snapshot:
 
     def __repr__(self) -> str:
         return (
-            f"<Snapshot {self.title!r}: {_fmt_bytes(self.total)} ± {_fmt_bytes(self.error)} "
+            f"<Snapshot {self.title!r}: {format_bytes(self.total)} ± {format_bytes(self.error)} "
             f"in {self._n_stacks()} stacks>"
         )
+
+    def _sum(self, field: str) -> float:
+        """The sum of one field (``bytes``, ``objects``, ``variance``) over every stack, from
+        the rows while they still say what the snapshot holds."""
+        rows = self._source_rows()
+        if rows is not None:
+            return math.fsum(getattr(rows, field))
+        return math.fsum(map(attrgetter(field), self.entries))
 
     @property
     def total(self) -> float:
         """Estimated bytes, all stacks."""
-        rows = self._source_rows()
-        if rows is not None:
-            return math.fsum(rows.bytes)
-        return math.fsum(e.bytes for e in self.entries)
+        return self._sum("bytes")
 
     @property
     def objects(self) -> float:
         """Estimated number of blocks, all stacks."""
-        rows = self._source_rows()
-        if rows is not None:
-            return math.fsum(rows.objects)
-        return math.fsum(e.objects for e in self.entries)
+        return self._sum("objects")
 
     @property
     def error(self) -> float:
         """One-sigma sampling error of ``total`` in bytes (0 when every allocation was traced)."""
-        rows = self._source_rows()
-        if rows is not None:
-            return math.sqrt(max(0.0, math.fsum(rows.variance)))
-        return math.sqrt(max(0.0, math.fsum(e.variance for e in self.entries)))
+        return standard_error(self._sum("variance"))
 
-    def statistics(self, key: StatisticKey = "lineno") -> list[Statistic]:
-        """Bytes grouped by ``key``, largest first, like ``tracemalloc.Snapshot.statistics``."""
+    def statistics(
+        self, key: StatisticKey = "lineno", *, all_frames: bool = False
+    ) -> list[Statistic]:
+        """Bytes grouped by ``key``, largest first, like ``tracemalloc.Snapshot.statistics``.
+
+        Stacks are seen through the frame policy of every view (notebook and interpreter
+        machinery hidden, ``heapprof_nb.views.frames``); ``all_frames=True`` groups the raw
+        stacks."""
         groups: dict[tuple[Frame, ...], list[float]] = {}
-        for e in self.entries:
+        for e in self._shown(all_frames).entries:
             acc = groups.setdefault(_group_key(e.stack, key), [0.0, 0.0, 0.0])
             acc[0] += e.bytes
             acc[1] += e.objects
             acc[2] += e.variance
         stats = [
-            Statistic(k, b, o, math.sqrt(max(0.0, v))) for k, (b, o, v) in groups.items()
+            Statistic(k, b, o, standard_error(v)) for k, (b, o, v) in groups.items()
         ]
         stats.sort(key=lambda s: (-abs(s.bytes), s.label))
         return stats
 
-    def top(self, n: int = 10, key: StatisticKey = "lineno") -> list[Statistic]:
+    def top(
+        self, n: int = 10, key: StatisticKey = "lineno", *, all_frames: bool = False
+    ) -> list[Statistic]:
         """The ``n`` largest groups by ``key``."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ValueError(f"n must be a non-negative integer, not {n!r}")
-        return self.statistics(key)[:n]
+        return self.statistics(key, all_frames=all_frames)[:n]
 
-    def compare_to(self, other: Snapshot, key: StatisticKey = "lineno") -> list[StatisticDiff]:
+    def compare_to(
+        self, other: Snapshot, key: StatisticKey = "lineno", *, all_frames: bool = False
+    ) -> list[StatisticDiff]:
         """Per-key difference ``self - other``, largest change first."""
         if not isinstance(other, Snapshot):
             raise TypeError(f"compare_to needs a Snapshot, not {type(other).__name__}")
-        mine = {s.key: s for s in self.statistics(key)}
-        theirs = {s.key: s for s in other.statistics(key)}
+        mine = {s.key: s for s in self.statistics(key, all_frames=all_frames)}
+        theirs = {s.key: s for s in other.statistics(key, all_frames=all_frames)}
         diffs = []
         for k in mine.keys() | theirs.keys():
             a, b = mine.get(k), theirs.get(k)
@@ -252,57 +274,70 @@ class Snapshot:
         diffs.sort(key=lambda d: (-abs(d.bytes_diff), -abs(d.bytes), d.label))
         return diffs
 
-    # Renderers: each lives in its own module, imported only when asked for.
+    # Views: each lives in its own module, imported only when asked for. Every one sees the
+    # stacks through the same frame policy (heapprof_nb.views.frames); all_frames=True shows
+    # every frame.
 
-    def flame_html(self, *, title: str | None = None) -> str:
+    def _shown(self, all_frames: bool) -> Snapshot:
+        from ..views.frames import shown
+
+        return shown(self, all_frames)
+
+    def flame_html(self, *, title: str | None = None, all_frames: bool = False) -> str:
         """A self-contained HTML flame graph (no network): click to zoom, hover, search."""
-        from .flame import flame_html
+        from ..views.flame import flame_html
 
-        return flame_html(self, title=title)
+        return flame_html(self._shown(all_frames), title=title)
 
-    def write_flame_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> str:
+    def write_flame_html(
+        self, path: str | os.PathLike[str], *, title: str | None = None, all_frames: bool = False
+    ) -> str:
         """Write the flame graph as a standalone HTML page (no network needed to open it);
         returns the path."""
-        from .flame import flame_page
+        from ..views.flame import flame_page
 
         path = os.fspath(path)
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(flame_page(self, title=title))
+            fh.write(flame_page(self._shown(all_frames), title=title))
         return path
 
-    def collapsed(self) -> str:
+    def collapsed(self, *, all_frames: bool = False) -> str:
         """Brendan Gregg's folded stacks (root first, ``;``-separated, bytes as the count)."""
-        from .flame import collapsed
+        from ..views.exports import collapsed
 
-        return collapsed(self)
+        return collapsed(self._shown(all_frames))
 
-    def speedscope_json(self) -> str:
+    def speedscope_json(self, *, all_frames: bool = False) -> str:
         """The snapshot as a speedscope document (JSON text)."""
-        from .flame import speedscope_json
+        from ..views.exports import speedscope_json
 
-        return speedscope_json(self)
+        return speedscope_json(self._shown(all_frames))
 
-    def write_pprof(self, path: str) -> str:
+    def write_pprof(self, path: str, *, all_frames: bool = False) -> str:
         """Write a gzipped pprof profile (objects/count, space/bytes); returns the path."""
-        from .pprof import write_pprof
+        from ..views.pprof import write_pprof
 
-        return write_pprof(self, path)
+        return write_pprof(self._shown(all_frames), path)
 
-    def flow_graph(self, **options: object) -> graphviz.Digraph:
-        """The flow graph of this snapshot as a ``graphviz.Digraph`` (see ``graph.flow_graph``)."""
-        from .graph import flow_graph
+    def flow_graph(self, *, all_frames: bool = False, **options: Any) -> graphviz.Digraph:
+        """The flow graph of this snapshot as a ``graphviz.Digraph`` (see
+        ``heapprof_nb.views.graph.flow_graph``); a ``compare_to`` snapshot is seen the same way."""
+        from ..views.graph import flow_graph
 
-        return flow_graph(self, **options)  # type: ignore[arg-type]
+        other = options.get("compare_to")
+        if isinstance(other, Snapshot):
+            options["compare_to"] = other._shown(all_frames)
+        return flow_graph(self._shown(all_frames), **options)
 
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{_html_escape(s.label)}</td><td style='text-align:right'>"
-            f"{_fmt_bytes(s.bytes)}</td><td style='text-align:right'>{s.objects:,.0f}</td></tr>"
+            f"{format_bytes(s.bytes)}</td><td style='text-align:right'>{s.objects:,.0f}</td></tr>"
             for s in self.top(10)
         )
         return (
-            f"<div><b>{_html_escape(self.title or 'Snapshot')}</b>: {_fmt_bytes(self.total)} "
-            f"± {_fmt_bytes(self.error)}<table><tr><th>site</th><th>bytes</th><th>objects</th>"
+            f"<div><b>{_html_escape(self.title or 'Snapshot')}</b>: {format_bytes(self.total)} "
+            f"± {format_bytes(self.error)}<table><tr><th>site</th><th>bytes</th><th>objects</th>"
             f"</tr>{rows}</table></div>"
         )
 
@@ -311,13 +346,6 @@ def _html_escape(text: str) -> str:
     import html
 
     return html.escape(text, quote=True)
-
-
-def _fmt_bytes(n: float) -> str:
-    """Human-readable bytes with binary prefixes: ``1.5 MiB``."""
-    from ._units import format_bytes
-
-    return format_bytes(n)
 
 
 def merge_stacks(entries: Sequence[StackStat]) -> list[StackStat]:

@@ -16,13 +16,13 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ._units import format_bytes
+from .._units import format_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .stats import SizeHistogram
+    from ..stats import SizeHistogram
 
 __all__ = [
     "HistorySeries",

@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import linecache
 import re
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from .model import Frame, Snapshot
+from typing import Any, Callable
 
 __all__ = [
     "cell_label",
@@ -44,7 +41,6 @@ __all__ = [
     "Bookkeeping",
     "CellMetaWriter",
     "CellWatcher",
-    "trim_notebook_stacks",
 ]
 
 _INPUT_NAME = re.compile(r"^<ipython-input-(\d+)-[0-9a-f]+>$")
@@ -201,7 +197,7 @@ class Bookkeeping:
     __slots__ = ("_native", "_depth")
 
     def __init__(self) -> None:
-        from . import _native
+        from .. import _native
 
         self._native: Any = _native
         self._depth = 0
@@ -355,50 +351,3 @@ class CellWatcher:
                 self._close_cell()
             finally:
                 quiet.end()
-
-
-# Stacks as a notebook user reads them.
-
-#: Code that only carries a cell to the interpreter: IPython, ipykernel, the magics themselves.
-_MACHINERY = re.compile(r"^<decorator-gen-\d+>$|[/\\](?:IPython|ipykernel|heapprof_nb)[/\\]")
-
-
-def trim_notebook_stacks(snapshot: Snapshot) -> Snapshot:
-    """The snapshot with each stack cut at its outermost notebook cell.
-
-    Below the outermost cell frame is only the kernel's machinery (event loop, IPython's
-    ``run_cell``); between two cell frames, IPython and magic frames (a ``%%heapprof`` line
-    calling its body) are dropped, and so is a cell's ``<module>`` frame calling another of the
-    same cell. Frames the cell called (libraries, even IPython's display functions) stay.
-    Stacks without a cell frame are unchanged.
-    """
-    from .model import StackStat, merge_stacks
-
-    out: list[StackStat] = []
-    changed = False
-    for e in snapshot.entries:
-        stack = _trim_stack(e.stack)
-        if stack != e.stack:
-            changed = True
-            e = StackStat(stack, e.bytes, e.objects, e.samples, e.variance)
-        out.append(e)
-    if not changed:
-        return snapshot
-    return type(snapshot)(merge_stacks(out), snapshot.title, snapshot.time)
-
-
-def _trim_stack(stack: tuple[Frame, ...]) -> tuple[Frame, ...]:
-    cells = [i for i, f in enumerate(stack) if f.cell is not None]
-    if not cells:
-        return stack
-    first, outer = cells[0], cells[-1]
-    kept: list[Frame] = list(stack[: first + 1])
-    for f in stack[first + 1 : outer + 1]:
-        if f.cell is None and _MACHINERY.search(f.filename):
-            continue
-        prev = kept[-1]
-        if (f.cell is not None and f.cell == prev.cell
-                and f.function == "<module>" and prev.function == "<module>"):
-            continue
-        kept.append(f)
-    return tuple(kept)

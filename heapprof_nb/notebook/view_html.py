@@ -1,20 +1,20 @@
-"""HTML pieces of the interactive view: the top-sites table, the header line, the view's CSS.
+"""HTML pieces of the interactive view: the header line, messages, the view's CSS (the table's
+rules included; the table itself is ``heapprof_nb.views.table``).
 
-Pure text, no widgets: :mod:`heapprof_nb.view` puts them into ipywidgets and into the static
-fallback a saved notebook keeps. Colours come from JupyterLab's CSS variables (with light
+Pure text, no widgets: :mod:`heapprof_nb.notebook.view` puts them into ipywidgets and into the
+static fallback a saved notebook keeps. Colours come from JupyterLab's CSS variables (with light
 defaults elsewhere), so the table reads in light and dark themes alike.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import os
 from typing import Any, Sequence
 
-from ._units import format_bytes
+from .._units import format_bytes
 
-__all__ = ["top_sites", "sites_table", "header_line", "view_css", "static_css", "message"]
+__all__ = ["header_line", "view_css", "static_css", "message", "flow_html"]
 
 _esc = html.escape
 
@@ -24,79 +24,6 @@ DARK_THEME = (
     "body.vscode-dark",
     "body.vscode-high-contrast:not(.vscode-high-contrast-light)",
 )
-
-
-def top_sites(entries: Sequence[Any], n: int = 10) -> tuple[list[tuple[Any, float, float, float]], float]:
-    """The ``n`` largest allocation sites (the allocating frame) of a snapshot's entries.
-
-    Returns ``([(frame or None, bytes, objects, variance)], total bytes)``, largest absolute
-    bytes first. The same grouping as ``Snapshot.top(n, "lineno")``, done by frame identity
-    first (a snapshot's stacks share their Frame objects), which keeps it fast on 50,000 stacks.
-    """
-    acc: dict[int, list[Any]] = {}
-    get = acc.get
-    total = 0.0
-    for e in entries:
-        stack = e.stack
-        leaf = stack[0] if stack else None
-        b = e.bytes
-        total += b
-        a = get(id(leaf))
-        if a is None:
-            acc[id(leaf)] = [leaf, b, e.objects, e.variance]
-        else:
-            a[1] += b
-            a[2] += e.objects
-            a[3] += e.variance
-    merged: dict[Any, list[Any]] = {}
-    for leaf, b, o, v in acc.values():  # equal frames that are distinct objects
-        m = merged.get(leaf)
-        if m is None:
-            merged[leaf] = [leaf, b, o, v]
-        else:
-            m[1] += b
-            m[2] += o
-            m[3] += v
-    rows = sorted(merged.values(), key=lambda r: (-abs(r[1]), _label(r[0])))[:n]
-    return [(r[0], r[1], r[2], r[3]) for r in rows], total
-
-
-def _label(frame: Any) -> str:
-    return "<no Python frame>" if frame is None else str(frame.label)
-
-
-def sites_table(snapshot: Any, n: int = 10) -> str:
-    """The top ``n`` allocation sites of ``snapshot`` as an HTML table (site, line, bytes with
-    their one-sigma error, share of the total, objects)."""
-    rows, total = top_sites(snapshot.entries, n)
-    err_total = snapshot.error
-    body = []
-    for frame, b, o, v in rows:
-        source = (frame.source or "").strip() if frame is not None else ""
-        err = math.sqrt(max(0.0, v))
-        err_text = f" ± {format_bytes(err)}" if err else ""
-        share = f"{b / total:.1%}" if total else ""
-        body.append(
-            "<tr>"
-            f"<td class='hpnb-v-site'>{_esc(_label(frame))}</td>"
-            f"<td class='hpnb-v-src'>{f'<code>{_esc(source)}</code>' if source else ''}</td>"
-            f"<td class='hpnb-v-num'>{_esc(format_bytes(b))}{_esc(err_text)}</td>"
-            f"<td class='hpnb-v-num'>{share}</td>"
-            f"<td class='hpnb-v-num'>{o:,.0f}</td>"
-            "</tr>"
-        )
-    if not body:
-        body.append("<tr><td colspan='5' class='hpnb-v-muted'>nothing in this selection</td></tr>")
-    title = _esc(getattr(snapshot, "title", "") or "snapshot")
-    return (
-        "<div class='hpnb-v-sites heapprof-sites'>"
-        f"<div class='hpnb-v-sites-head'><b>Top allocation sites, {title}</b>: "
-        f"{_esc(format_bytes(total))}"
-        f"{_esc(' ± ' + format_bytes(err_total)) if err_total else ''} in "
-        f"{len(snapshot.entries):,} stacks</div>"
-        "<table><thead><tr><th>site</th><th>line</th><th>bytes</th><th>share</th>"
-        "<th>objects</th></tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
-    )
 
 
 def header_line(profile: Any) -> str:
@@ -121,6 +48,19 @@ def header_line(profile: Any) -> str:
 def message(text: str, kind: str = "muted") -> str:
     """A one-line note in the view (``muted``, ``warn`` or ``error``)."""
     return f"<div class='hpnb-v-msg hpnb-v-{kind}'>{_esc(text)}</div>"
+
+
+def flow_html(snapshot: Any) -> str:
+    """The flow graph of ``snapshot`` as HTML (the SVG from ``dot``), or why there is none."""
+    if snapshot is None or not snapshot.entries:
+        return message("Nothing to draw: the selection holds no memory.")
+    try:
+        from ..views.graph import flow_graph, render_svg
+
+        svg = render_svg(flow_graph(snapshot))
+    except (ImportError, RuntimeError, OSError) as exc:
+        return message(f"No flow graph: {exc}", "warn")
+    return f"<div class='hpnb-v-flow'>{svg}</div>"
 
 
 def _table_rules(s: str) -> list[str]:

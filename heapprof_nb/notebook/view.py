@@ -3,7 +3,7 @@
 ``ProfileView(profile)`` (also ``profile.view()``, and what ``%%heapprof`` shows) is an
 ipywidgets layout:
 
-- the time plot (:func:`heapprof_nb.plot.draw_history`): estimated live heap stacked by the top
+- the time plot (:func:`heapprof_nb.views.plot.draw_history`): estimated live heap stacked by the top
   allocation sites, the total with its one-sigma band, process RSS, cells as labelled bands, the
   peak. With ipympl installed it is an interactive matplotlib canvas (created directly, no
   ``%matplotlib widget`` needed): drag a span with the mouse (a ``SpanSelector``), or click to
@@ -12,7 +12,7 @@ ipywidgets layout:
   and freed in the span), growth across the span. A moment ``t`` is the span ``(0, t]``: "live
   at end" is then the snapshot at ``t``;
 - "Peak" selects the moment of the largest live heap, "Whole run" the span of the whole run;
-- for the selection: the flame graph (:func:`heapprof_nb.flame.flame_html`), the flow graph
+- for the selection: the flame graph (:func:`heapprof_nb.views.flame.flame_html`), the flow graph
   (graphviz, laid out in a background thread when its tab is open) and the top sites;
 - exports next to the profile file: flame graph HTML, collapsed stacks, speedscope JSON, pprof
   (buttons, and the ``save_*`` methods).
@@ -36,6 +36,7 @@ Heavy modules (ipywidgets, matplotlib, ipympl) are imported when a view is built
 from __future__ import annotations
 
 import base64
+import html
 import importlib
 import io
 import math
@@ -45,8 +46,13 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from . import _view_html as H
-from ._units import format_bytes
+from .._units import format_bytes
+from ..views.frames import shown
+from ..views.table import sites_table
+from .canvas import ipympl_canvas
+from .quiet import Quiet, quietly
+from . import static
+from . import view_html as H
 
 __all__ = ["ProfileView", "MEASURES", "available"]
 
@@ -66,137 +72,11 @@ _POLL = 0.1  # seconds between looks at the digest's progress
 
 _FLAME, _FLOW, _TABLE = 0, 1, 2
 
-#: A 1x1 transparent PNG (base64): the static plot's place until the profile is digested.
-_BLANK_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJ"
-              "RU5ErkJggg==")
-
-
 def available() -> bool:
     """True when ipywidgets and matplotlib are importable (ipympl is optional)."""
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("ipywidgets", "matplotlib"))
-
-
-# -- quiet: the view's own work stays out of a profile that is running -------------------------
-
-
-class _Quiet:
-    """While active, this thread's allocations are not sampled by a running profile (the view
-    imports, draws and renders in the kernel; a profile of the user's cells must not show that).
-    Sections nest (the engine counts them)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _set_quiet(True)
-
-    def __exit__(self, *exc: object) -> None:
-        _set_quiet(False)
-
-
-def _set_quiet(flag: bool) -> None:
-    try:
-        native: Any = importlib.import_module("heapprof_nb._native")
-    except ImportError:  # no engine build: nothing can be sampling
-        return
-    native.set_quiet(flag)
-
-
-def _quiet(func: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _Quiet():
-            return func(*args, **kwargs)
-
-    wrapper.__name__ = getattr(func, "__name__", "handler")
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-# -- ipympl, imported without side effects --------------------------------------------------------
-
-_canvas_classes: tuple[Any, Any] | None = None
-_ipympl_lock = threading.Lock()
-
-
-def _ipympl() -> tuple[Any, Any] | None:
-    """``(Canvas subclass, FigureManager)`` from ipympl, or None when ipympl is missing.
-
-    ipympl's package ``__init__`` switches matplotlib's backend when matplotlib is already
-    imported; the view only wants the widget, so that switch is suppressed while importing (the
-    user's ``%matplotlib inline`` stays as it was). The canvas subclass handles its browser
-    messages under the view's lock, quietly."""
-    global _canvas_classes
-    with _ipympl_lock:
-        if _canvas_classes is not None:
-            return _canvas_classes
-        try:
-            import matplotlib
-        except ImportError:
-            return None
-        use = matplotlib.use
-        matplotlib.use = lambda *args, **kwargs: None
-        try:
-            from ipympl.backend_nbagg import Canvas, FigureManager
-        except Exception:  # noqa: BLE001 - a broken ipympl is a missing ipympl
-            return None
-        finally:
-            matplotlib.use = use
-
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        agg_draw: Any = FigureCanvasAgg.draw
-
-        class _ViewCanvas(Canvas):  # type: ignore[misc]
-            """ipympl's canvas, with blitting: the plot is rendered once and kept; a redraw
-            while the mouse drags a span only puts the selection's (animated) artists over the
-            kept pixels, and only the changed pixels go to the browser. WebAgg itself does not
-            blit (``supports_blit = False``), and a full redraw per mouse move would queue the
-            release behind seconds of drawing."""
-
-            _hpnb_lock: Any = None
-            _hpnb_animated: Callable[[], Any] | None = None
-            _hpnb_background: Any = None
-
-            def _handle_message(self, obj: Any, content: Any, buffers: Any) -> None:
-                lock = self._hpnb_lock
-                with _Quiet():
-                    if lock is None:
-                        super()._handle_message(obj, content, buffers)
-                    else:
-                        with lock:
-                            super()._handle_message(obj, content, buffers)
-
-            def send_binary(self, data: Any) -> None:
-                # ipympl (0.9, 0.10) sends the raw RGBA buffer instead of the PNG while the
-                # browser has not said "initialized" yet, which is the whole time a --live cell
-                # runs (the kernel reads the browser's messages only after the cell). Send the
-                # PNG; the view keeps the widget state's picture (_data_url) itself.
-                self.send({"data": '{"type": "binary"}'}, buffers=[data])
-
-            def draw(self) -> None:
-                animated = self._hpnb_animated() if self._hpnb_animated is not None else ()
-                if not animated:
-                    super().draw()
-                    return
-                self._png_is_old = True
-                try:
-                    renderer = self.get_renderer()
-                    key = (renderer.width, renderer.height, self.figure.dpi)
-                    kept = self._hpnb_background
-                    if kept is None or kept[0] != key:
-                        agg_draw(self)  # animated artists are left out
-                        self._hpnb_background = (key, self.copy_from_bbox(self.figure.bbox))
-                    else:
-                        self.restore_region(kept[1])
-                    for artist in animated:
-                        if artist.get_visible() and artist.axes is not None:
-                            artist.axes.draw_artist(artist)
-                finally:
-                    self.manager.refresh_all()
-
-        _canvas_classes = (_ViewCanvas, FigureManager)
-        return _canvas_classes
 
 
 def _html_output(text: str, plain: str = "") -> dict[str, Any]:
@@ -214,7 +94,8 @@ class ProfileView:
     plot), ``points`` (plot points at most), ``interactive`` (``None``: the ipympl canvas when
     ipympl is installed; ``False``: image and range slider), ``live`` (the profile's log is
     still being written: update the plot about once a second until its digest ends), ``width``
-    and ``height`` of the plot in inches (100 pixels each).
+    and ``height`` of the plot in inches (100 pixels each), ``all_frames`` (show the notebook's
+    and the interpreter's machinery too, which every view hides by default).
 
     Use it from Python as from the mouse: :meth:`select`, :meth:`select_time`,
     :meth:`select_peak`, :meth:`select_all`, the :attr:`measure` property; what it shows is in
@@ -233,10 +114,14 @@ class ProfileView:
         live: bool = False,
         width: float = 9.4,
         height: float = 3.4,
+        all_frames: bool = False,
     ) -> None:
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
-        with _Quiet():
+        #: Show every frame (no frame policy, see ``heapprof_nb.views.frames``) in the flame
+        #: graph, the flow graph, the table and the exports.
+        self.all_frames = all_frames
+        with Quiet():
             self._init(profile, measure, sites, points, interactive, live, width, height)
 
     # -- construction --------------------------------------------------------------------------
@@ -246,7 +131,7 @@ class ProfileView:
         import ipywidgets as W
         from matplotlib.figure import Figure
 
-        mpl = _ipympl() if interactive in (None, True) else None
+        mpl = ipympl_canvas() if interactive in (None, True) else None
         self.profile = profile
         self.uid = "hpnb-view-" + uuid.uuid4().hex[:12]
         self._lock = threading.RLock()
@@ -260,8 +145,6 @@ class ProfileView:
         self._key: tuple[Any, ...] | None = None
         self._snapshot: Any = None
         self._snap_cache: dict[tuple[Any, ...], Any] = {}
-        self._trimmed: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self._trimmed_table: _TrimmedStacks | None = None
         self._flame_html = ""
         self._table_html = ""
         self._flow: tuple[tuple[Any, ...], str] | None = None
@@ -322,7 +205,7 @@ class ProfileView:
                 layout=W.Layout(width=f"{int(width * 100)}px"),
                 style={"description_width": "initial"},
             )
-            self.slider.observe(_quiet(self._on_slider), "value")
+            self.slider.observe(quietly(self._on_slider), "value")
             plot_children = [self._image, self.slider]
 
         self._style = W.HTML(H.view_css(self.uid))
@@ -340,15 +223,15 @@ class ProfileView:
             disabled=True,
             style={"button_width": "auto"},
         )
-        self.measure_buttons.observe(_quiet(self._on_measure), "value")
+        self.measure_buttons.observe(quietly(self._on_measure), "value")
         auto = W.Layout(width="auto")
         self.peak_button = W.Button(description="Peak", tooltip="Select the moment of the "
                                     "largest live heap", disabled=True, icon="arrow-up",
                                     layout=auto)
-        self.peak_button.on_click(_quiet(lambda _b: self.select_peak()))
+        self.peak_button.on_click(quietly(lambda _b: self.select_peak()))
         self.all_button = W.Button(description="Whole run", tooltip="Select the whole run",
                                    disabled=True, layout=W.Layout(width="auto"))
-        self.all_button.on_click(_quiet(lambda _b: self.select_all()))
+        self.all_button.on_click(quietly(lambda _b: self.select_all()))
         self.status = W.HTML()
         self.status.add_class("hpnb-v-status")
         self.flame_out = W.Output()
@@ -357,7 +240,7 @@ class ProfileView:
         self.tabs = W.Tab(children=[self.flame_out, self.flow_out, self.table_out])
         for i, title in enumerate(("Flame graph", "Flow graph", "Top sites")):
             self.tabs.set_title(i, title)
-        self.tabs.observe(_quiet(self._on_tab), "selected_index")
+        self.tabs.observe(quietly(self._on_tab), "selected_index")
         self.export_buttons = {
             key: W.Button(description=text, disabled=True, icon="download",
                           layout=W.Layout(width="auto"))
@@ -367,7 +250,7 @@ class ProfileView:
         savers = {"flame": self.save_flame_html, "collapsed": self.save_collapsed,
                   "speedscope": self.save_speedscope, "pprof": self.save_pprof}
         for key, button in self.export_buttons.items():
-            button.on_click(_quiet(self._export_handler(savers[key])))
+            button.on_click(quietly(self._export_handler(savers[key])))
             button.tooltip = "Write it next to the profile file"
         self.export_status = W.HTML()
         self.widget = W.VBox([
@@ -397,21 +280,21 @@ class ProfileView:
     def prepare(cls) -> None:
         """Import what a view needs (ipywidgets, matplotlib, ipympl): ``--live`` calls it
         before the profile starts, so a run does not begin with seconds of imports."""
-        with _Quiet():
+        with Quiet():
             import ipywidgets  # noqa: F401
             import matplotlib.figure  # noqa: F401
             import matplotlib.widgets  # noqa: F401
 
-            from . import flame, plot  # noqa: F401
+            from ..views import flame, plot  # noqa: F401
 
-            _ipympl()
+            ipympl_canvas()
 
     @classmethod
     def follow(cls, path: str, **options: Any) -> ProfileView:
         """A live view of the log at ``path`` while it is being written (``--live``): its
         digest follows the file; call :meth:`finish` when the run has stopped."""
-        with _Quiet():
-            from ._profile import read
+        with Quiet():
+            from ..digest.profile import read
 
             profile = read(path, wait=False, follow=True, cache=False)
         view = cls(profile, live=True, **options)
@@ -460,8 +343,9 @@ class ProfileView:
 
     @property
     def snapshot(self) -> Any:
-        """The :class:`~heapprof_nb.model.Snapshot` of the selection and measure (notebook
-        machinery below the outermost cell trimmed), or None before the view is ready."""
+        """The :class:`~heapprof_nb.digest.model.Snapshot` of the selection and measure as the
+        view shows it (the frame policy's hidden frames gone, unless ``all_frames``), or None
+        before the view is ready."""
         return self._snapshot
 
     @property
@@ -473,7 +357,7 @@ class ProfileView:
     def table_html(self) -> str:
         """The top-sites table HTML shown for the selection."""
         if not self._table_html and self._snapshot is not None:
-            self._table_html = H.sites_table(self._snapshot)
+            self._table_html = sites_table(self._snapshot)
         return self._table_html
 
     def flow_html(self, timeout: float | None = None) -> str:
@@ -489,8 +373,8 @@ class ProfileView:
                 thread.join(timeout)
             flow = self._flow
             if flow is None or flow[0] != key:
-                with _Quiet():
-                    text = _flow_text(self._snapshot)
+                with Quiet():
+                    text = H.flow_html(self._snapshot)
                 with self._lock:
                     if self._key == key:
                         self._flow = (key, text)
@@ -547,7 +431,7 @@ class ProfileView:
     def _apply(self, t0: float, t1: float, *, point: bool, force: bool = False) -> None:
         """Compute and show the selection: flame graph first (sent at once), then the status
         line, the table, the plot's marker and (when its tab is open) the flow graph."""
-        with _Quiet(), self._lock:
+        with Quiet(), self._lock:
             key = (t0, t1, point, self._measure)
             if key == self._key and not force:
                 return
@@ -556,7 +440,7 @@ class ProfileView:
             snap = self._compute(t0, t1, point, self._measure)
             got = time.perf_counter()
             self._snapshot = snap
-            from .flame import flame_html
+            from ..views.flame import flame_html
 
             self._flame_html = flame_html(snap)
             self.flame_out.outputs = (_html_output(self._flame_html, "<flame graph>"),)
@@ -584,49 +468,11 @@ class ProfileView:
             raw = self.profile.snapshot_at(t1)
         else:
             raw = getattr(self.profile.window(t0, t1), measure)
-        snap = self._trim(raw)
+        snap = shown(raw, self.all_frames)
         if len(self._snap_cache) >= 8:
             self._snap_cache.pop(next(iter(self._snap_cache)))
         self._snap_cache[key] = snap
         return snap
-
-    def _trim(self, snapshot: Any) -> Any:
-        """``trim_notebook_stacks`` with the trimmed stack of each stack object remembered: a
-        profile's snapshots share their stack tuples, so later selections only look them up.
-
-        A snapshot still backed by the profile's rows is trimmed by swapping in the profile's
-        trimmed stack list (built once), so it stays lazy and the flame graph keeps its fast
-        path; only when trimming makes two stacks equal are the entries built and merged."""
-        from ._cells import _trim_stack
-        from .model import Snapshot, StackStat, merge_stacks
-
-        rows = snapshot._source_rows() if isinstance(snapshot, Snapshot) else None
-        if rows is not None:
-            table = self._trimmed_table
-            if table is None or table.source is not rows.stacks:
-                table = self._trimmed_table = _TrimmedStacks(rows.stacks)
-            trimmed = table.rows(rows)
-            if trimmed is rows:
-                return snapshot
-            if trimmed is not None:
-                return Snapshot._from_rows(trimmed, snapshot.title, snapshot.time)
-
-        cache = self._trimmed
-        out = []
-        changed = False
-        for e in snapshot.entries:
-            stack = e.stack
-            hit = cache.get(id(stack))
-            if hit is None or hit[0] is not stack:
-                hit = (stack, _trim_stack(stack))
-                cache[id(stack)] = hit
-            if hit[1] is not stack:
-                changed = True
-                e = StackStat(hit[1], e.bytes, e.objects, e.samples, e.variance)
-            out.append(e)
-        if not changed:
-            return snapshot
-        return type(snapshot)(merge_stacks(out), snapshot.title, snapshot.time)
 
     def _status_text(self, snap: Any) -> str:
         t0, t1 = self._sel or (0.0, 0.0)
@@ -639,8 +485,8 @@ class ProfileView:
         err = snap.error
         err_text = f" ± {format_bytes(err)}" if err else ""
         return (
-            f"<span class='hpnb-v-muted'>{H._esc(where)} · {H._esc(MEASURES[self._measure][1])}:"
-            f"</span> <b>{H._esc(format_bytes(snap.total))}</b>{H._esc(err_text)} in "
+            f"<span class='hpnb-v-muted'>{html.escape(where)} · {html.escape(MEASURES[self._measure][1])}:"
+            f"</span> <b>{html.escape(format_bytes(snap.total))}</b>{html.escape(err_text)} in "
             f"{len(snap.entries):,} stacks <span class='hpnb-v-muted'>· "
             f"{self.timings.get('total_ms', 0):.0f} ms</span>"
         )
@@ -708,7 +554,7 @@ class ProfileView:
         self._release_t = min(max(t, lo), hi)
         if abs(event.x - press[0]) <= _CLICK_PX:
             self._clicked = True
-            with _Quiet():
+            with Quiet():
                 self.select_time(press[1])
 
     def _px_to_time(self, px: float) -> float:
@@ -747,7 +593,7 @@ class ProfileView:
                 thread.start()
 
     def _flow_worker(self) -> None:
-        with _Quiet():
+        with Quiet():
             while True:
                 with self._lock:
                     wanted, self._flow_wanted = self._flow_wanted, None
@@ -755,7 +601,7 @@ class ProfileView:
                         self._flow_thread = None
                         return
                 key, snap = wanted
-                text = _flow_text(snap)
+                text = H.flow_html(snap)
                 with self._lock:
                     if self._key == key:
                         self._flow = (key, text)
@@ -765,7 +611,7 @@ class ProfileView:
 
     def _draw(self) -> None:
         """Draw the time plot of what is digested so far (lock held)."""
-        from . import plot
+        from ..views import plot
 
         series = plot.history_series(self.profile, sites=self._sites, points=self._points)
         fig = self._fig
@@ -893,7 +739,7 @@ class ProfileView:
         thread.start()
 
     def _watch(self) -> None:
-        with _Quiet():
+        with Quiet():
             try:
                 last_draw = 0.0
                 last_end = -1.0
@@ -941,8 +787,6 @@ class ProfileView:
         with self._lock:
             self._ready = True
             self._snap_cache.clear()
-            self._trimmed.clear()
-            self._trimmed_table = None
             self._key = None
             self._draw()
             png = self._png()
@@ -972,7 +816,7 @@ class ProfileView:
     def finish(self, profile: Any = None) -> None:
         """End a live view: stop following, show ``profile`` (the finished run; by default the
         one followed, once its digest ends) and accept selections."""
-        with _Quiet():
+        with Quiet():
             self._stop.set()
             thread = self._watch_thread
             if thread is not None and thread is not threading.current_thread():
@@ -1011,27 +855,18 @@ class ProfileView:
     # -- display and the static fallback ------------------------------------------------------
 
     def _static_png_bundle(self) -> dict[str, Any]:
-        png = self._static_png
-        if png is None:  # not ready: a placeholder, replaced by the plot when it is
-            return {"image/png": _BLANK_PNG, "text/plain": "<heapprof_nb: memory over time>"}
-        return {"image/png": base64.b64encode(png).decode("ascii"),
-                "text/plain": "<heapprof_nb: memory over time>"}
+        return static.png_bundle(self._static_png)
 
     def _static_html_bundle(self, sid: str) -> dict[str, Any]:
         if not self._ready:
-            text = (f"<div class='{sid}'>" + H.message(
-                "heapprof_nb: the profile is still being digested; this output is replaced by "
-                "the flame graph of the whole run when it is done.") + "</div>")
-            return {"text/html": text, "text/plain": "<heapprof_nb: digesting>"}
+            return static.pending_html_bundle(sid)
         flame = self._whole_run_flame()
-        table = H.sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
-        text = (f"<div class='heapprof-static {sid}'>" + H.static_css(sid)
-                + H.header_line(self.profile) + flame + table + "</div>")
-        return {"text/html": text, "text/plain": "<heapprof_nb: whole-run flame graph>"}
+        table = sites_table(self._peak_snapshot) if self._peak_snapshot is not None else ""
+        return static.html_bundle(sid, self.profile, flame + table)
 
     def _whole_run_flame(self) -> str:
         """The flame graph of the whole run: what was live at its peak."""
-        from .flame import flame_html
+        from ..views.flame import flame_html
 
         with self._lock:
             t, b = self.profile.peak()
@@ -1047,7 +882,7 @@ class ProfileView:
 
         display: Any = IPython.display.display
 
-        with _Quiet():
+        with Quiet():
             sid = "hpnb-static-" + uuid.uuid4().hex[:12]
             with self._lock:
                 self._static_ids.append(sid)
@@ -1092,72 +927,35 @@ class ProfileView:
 
     def save_flame_html(self, path: str | None = None) -> str:
         """Write the selection's flame graph as a standalone HTML page; returns the path."""
-        from .flame import flame_page
+        from ..views.flame import flame_page
 
         snap = self._current()
         path = path or self.export_path(".flame.html")
         _write_text(path, flame_page(snap))
         return path
 
+    # The selection's snapshot already went through the frame policy (or all_frames asked for
+    # none): the exports write it as it is, all_frames=True meaning "hide nothing more".
+
     def save_collapsed(self, path: str | None = None) -> str:
         """Write the selection's folded stacks (flamegraph.pl, inferno); returns the path."""
         snap = self._current()
         path = path or self.export_path(".collapsed.txt")
-        _write_text(path, snap.collapsed())
+        _write_text(path, snap.collapsed(all_frames=True))
         return path
 
     def save_speedscope(self, path: str | None = None) -> str:
         """Write the selection as a speedscope JSON file; returns the path."""
         snap = self._current()
         path = path or self.export_path(".speedscope.json")
-        _write_text(path, snap.speedscope_json())
+        _write_text(path, snap.speedscope_json(all_frames=True))
         return path
 
     def save_pprof(self, path: str | None = None) -> str:
         """Write the selection as a gzipped pprof profile; returns the path."""
         snap = self._current()
         path = path or self.export_path(".pb.gz")
-        return str(snap.write_pprof(path))
-
-
-class _TrimmedStacks:
-    """A profile's stack list with notebook machinery trimmed (``_cells._trim_stack``), kept in
-    step with the profile's (append-only) list. ``rows()`` gives a query's rows over the trimmed
-    list: the same rows when nothing was trimmed, None when trimming made two stacks equal (the
-    entries must then be merged)."""
-
-    __slots__ = ("source", "stacks", "cache", "changed", "seen", "unique")
-
-    def __init__(self, source: list[tuple[Any, ...]]) -> None:
-        self.source = source
-        self.stacks: list[tuple[Any, ...]] = []
-        self.cache: dict[str, Any] = {}  # renderers' cache for the trimmed list
-        self.changed = False
-        self.seen: set[tuple[Any, ...]] = set()
-        self.unique = True
-
-    def rows(self, rows: Any) -> Any:
-        from ._cells import _trim_stack
-        from ._profile import _Rows
-
-        source, stacks = self.source, self.stacks
-        for stack in source[len(stacks):]:
-            cut = _trim_stack(stack)
-            if cut is not stack:
-                self.changed = True
-            if self.unique:
-                if cut in self.seen:
-                    self.unique = False
-                    self.seen.clear()
-                else:
-                    self.seen.add(cut)
-            stacks.append(cut)
-        if not self.changed:
-            return rows
-        if not self.unique:
-            return None
-        return _Rows(stacks, self.cache, rows.ids, rows.bytes, rows.objects, rows.variance,
-                     rows.samples)
+        return str(snap.write_pprof(path, all_frames=True))
 
 
 def _clamp(t: float, end: float) -> float:
@@ -1169,19 +967,6 @@ def _clamp(t: float, end: float) -> float:
 def _write_text(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _flow_text(snapshot: Any) -> str:
-    """The flow graph of ``snapshot`` as HTML (the SVG from ``dot``), or why there is none."""
-    if snapshot is None or not snapshot.entries:
-        return H.message("Nothing to draw: the selection holds no memory.")
-    try:
-        from .graph import flow_graph, render_svg
-
-        svg = render_svg(flow_graph(snapshot))
-    except (ImportError, RuntimeError, OSError) as exc:
-        return H.message(f"No flow graph: {exc}", "warn")
-    return f"<div class='hpnb-v-flow'>{svg}</div>"
 
 
 def _iter_widgets(widget: Any) -> Iterator[Any]:
