@@ -366,7 +366,7 @@ def cmd_summary(args: argparse.Namespace, io: Streams) -> int:
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
     print_summary(profile, args.log, io.stdout)
-    print_sites(snapshot, args.top, GROUPINGS[args.by], io.stdout)
+    print_sites(snapshot, args.top, GROUPINGS[args.by], io.stdout, all_frames=args.all_frames)
     return EXIT_OK
 
 
@@ -393,9 +393,12 @@ def _sampling(profile: Profile) -> str:
     return f"sampled every {format_bytes(profile.rate)} on average"
 
 
-def print_sites(snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO) -> None:
+def print_sites(
+    snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO, *,
+    all_frames: bool = False,
+) -> None:
     """The ``top`` largest sites of ``snapshot``: bytes, error, share of the total, site."""
-    stats = snapshot.statistics(key)
+    stats = snapshot.statistics(key, all_frames=all_frames)
     total = snapshot.total
     print(f"top {min(top, len(stats))} of {len(stats)} sites, {describe(snapshot)}", file=out)
     for stat in stats[:top]:
@@ -419,13 +422,16 @@ def cmd_table(args: argparse.Namespace, io: Streams) -> int:
     _check_top(args.top)
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
-    print_table(snapshot, args.top, GROUPINGS[args.by], io.stdout)
+    print_table(snapshot, args.top, GROUPINGS[args.by], io.stdout, all_frames=args.all_frames)
     return EXIT_OK
 
 
-def print_table(snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO) -> None:
+def print_table(
+    snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO, *,
+    all_frames: bool = False,
+) -> None:
     """pprof ``-top``-like rows: bytes, error, share, cumulative share, blocks, site."""
-    stats = snapshot.statistics(key)
+    stats = snapshot.statistics(key, all_frames=all_frames)
     total = snapshot.total
     print(describe(snapshot), file=out)
     print(f"{'bytes':>11} {'± error':>11} {'share':>6} {'cum':>6} {'blocks':>10}  site", file=out)
@@ -449,7 +455,8 @@ def cmd_flamegraph(args: argparse.Namespace, io: Streams) -> int:
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
     title = args.title or f"{os.path.basename(args.log)}: {snapshot.title}"
-    write_output(output, lambda path: snapshot.write_flame_html(path, title=title), io.stdout)
+    write_output(output, lambda path: snapshot.write_flame_html(
+        path, title=title, all_frames=args.all_frames), io.stdout)
     _wrote(output, snapshot, io)
     return EXIT_OK
 
@@ -462,11 +469,12 @@ def cmd_export(args: argparse.Namespace, io: Streams) -> int:
     snapshot = select(profile, selection)
     writer: Callable[[str], object]
     if args.format == "collapsed":
-        writer = _write_text(snapshot.collapsed())
+        writer = _write_text(snapshot.collapsed(all_frames=args.all_frames))
     elif args.format == "speedscope":
-        writer = _write_text(snapshot.speedscope_json())
+        writer = _write_text(snapshot.speedscope_json(all_frames=args.all_frames))
     else:
-        writer = snapshot.write_pprof
+        def writer(path: str) -> object:
+            return snapshot.write_pprof(path, all_frames=args.all_frames)
     write_output(output, writer, io.stdout)
     _wrote(output, snapshot, io)
     return EXIT_OK
@@ -492,7 +500,7 @@ def cmd_diff(args: argparse.Namespace, io: Streams) -> int:
     snapshot_a = select(profile_a, before, option="--before")
     snapshot_b = select(profile_b, after, option="--after")
     print_diff(snapshot_a, snapshot_b, (logs[0], logs[-1]), args.top, GROUPINGS[args.by],
-               io.stdout)
+               io.stdout, all_frames=args.all_frames)
     return EXIT_OK
 
 
@@ -511,17 +519,19 @@ def print_diff(
     top: int,
     key: Literal["lineno", "function"],
     out: TextIO,
+    *,
+    all_frames: bool = False,
 ) -> None:
     """The sites that grew and shrank from ``before`` to ``after``, with their sampling error."""
-    errors = {s.key: s.error**2 for s in before.statistics(key)}
-    for stat in after.statistics(key):
+    errors = {s.key: s.error**2 for s in before.statistics(key, all_frames=all_frames)}
+    for stat in after.statistics(key, all_frames=all_frames):
         errors[stat.key] = errors.get(stat.key, 0.0) + stat.error**2
     change = after.total - before.total
     change_error = (before.error**2 + after.error**2) ** 0.5
     print(f"before: {logs[0]}, {describe(before)}", file=out)
     print(f"after:  {logs[1]}, {describe(after)}", file=out)
     print(f"change: {signed_bytes(change)} ± {format_bytes(change_error)}", file=out)
-    diffs = [d for d in after.compare_to(before, key) if d.bytes_diff != 0]
+    diffs = [d for d in after.compare_to(before, key, all_frames=all_frames) if d.bytes_diff != 0]
     grew = [d for d in diffs if d.bytes_diff > 0]
     shrank = [d for d in diffs if d.bytes_diff < 0]
     for heading, rows in (("grew", grew), ("shrank", shrank)):
@@ -698,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what a span shows (default live: live at its end)")
     _top_argument(diff, 10)
     _by_argument(diff)
+    _all_frames_argument(diff)
     return parser
 
 
@@ -750,6 +761,13 @@ def _selection_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the span's start (default: start)")
     group.add_argument("--to", dest="end", type=parse_moment, metavar="T1",
                        help="the span's end (default: end)")
+    _all_frames_argument(parser)
+
+
+def _all_frames_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all-frames", action="store_true",
+                        help="show every frame, also the machinery hidden by default (IPython, "
+                        "ipykernel, asyncio, importlib, runpy, heapprof_nb)")
 
 
 def _top_argument(parser: argparse.ArgumentParser, default: int) -> None:

@@ -252,6 +252,19 @@ def test_export_collapsed_lines_sum_to_the_snapshot(known_log: Path) -> None:
     assert all(re.fullmatch(r".+ \d+", line) for line in text.splitlines())
 
 
+def test_all_frames_shows_the_runner_s_frames(known_log: Path) -> None:
+    """The script runs under runpy and heapprof_nb's CLI: hidden by default, shown by --all-frames,
+    and the user's own frame is in both."""
+    shown = {}
+    for extra in ((), ("--all-frames",)):
+        ok("export", str(known_log), "--format", "collapsed", "-o", "out.txt", *extra,
+           cwd=known_log.parent)
+        shown[extra] = (known_log.parent / "out.txt").read_text()
+    hidden, everything = shown[()], shown[("--all-frames",)]
+    assert "runpy" not in hidden and "runpy" in everything
+    assert f"known.py:{SPIKE_LINE})" in hidden and f"known.py:{SPIKE_LINE})" in everything
+
+
 def test_export_speedscope_parses_and_names_the_frame(known_log: Path) -> None:
     ok("export", str(known_log), "--format", "speedscope")
     doc = json.loads(known_log.with_suffix(".speedscope.json").read_text())
