@@ -7,10 +7,11 @@
  * tests/reference_decoder.py restates them on purpose (an independent reader) and
  * tests/unit/test_format.py fails if it drifts from this file.
  *
- * Pure constants and one inline function: no state, no allocation, no Python. */
+ * Pure constants and two inline functions: no state, no allocation, no Python. */
 #ifndef HP_FORMAT_H
 #define HP_FORMAT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,14 @@ static inline size_t hp_put_varint(uint8_t *p, uint64_t v) {
     }
     p[n++] = (uint8_t)v;
     return n;
+}
+
+/* The probability that byte sampling at mean gap `rate` (mode HP_MODE_BYTES) samples an
+ * allocation of `size` bytes: p = 1 - exp(-size/rate), computed as -expm1(-size/rate), which
+ * keeps its precision for size << rate (docs/log-format.md, Weights; the derivation is in
+ * hp_sampler.h). Every reader weighs a sample by size/p bytes and 1/p objects with this p. */
+static inline double hp_format_byte_probability(uint64_t size, uint64_t rate) {
+    return -expm1(-(double)size / (double)rate);
 }
 
 #endif /* HP_FORMAT_H */

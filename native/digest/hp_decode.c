@@ -181,23 +181,23 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
     p += vlen;
     const uint8_t *at = p;
     HVAR(h->mode, "mode");
-    if (h->mode > 2) {
+    if (h->mode > HP_MODE_ALL) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "unknown sampling mode %llu (known: 0, 1, 2) (header)",
                            (unsigned long long)h->mode);
     }
     at = p;
     HVAR(h->rate, "rate");
-    if (h->mode == 0 && h->rate < 1) {
+    if (h->mode == HP_MODE_BYTES && h->rate < 1) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 0 (byte sampling) needs rate >= 1 (header)");
     }
-    if (h->mode == 1 && h->rate != 0) {
+    if (h->mode == HP_MODE_SIZES && h->rate != 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 1 (per-size probabilities) needs rate 0, not %llu (header)",
                            (unsigned long long)h->rate);
     }
-    if (h->mode == 2 && h->rate != 1) {
+    if (h->mode == HP_MODE_ALL && h->rate != 1) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 2 (every allocation) needs rate 1, not %llu (header)",
                            (unsigned long long)h->rate);
@@ -210,11 +210,11 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
                            "n_buckets %llu exceeds the limit of %d (header)",
                            (unsigned long long)nb, HP_MAX_BUCKETS);
     }
-    if (h->mode == 1 && nb == 0) {
+    if (h->mode == HP_MODE_SIZES && nb == 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 1 (per-size probabilities) needs at least one bucket (header)");
     }
-    if (h->mode != 1 && nb != 0) {
+    if (h->mode != HP_MODE_SIZES && nb != 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode %llu must have n_buckets 0, not %llu (header)",
                            (unsigned long long)h->mode, (unsigned long long)nb);

@@ -378,20 +378,20 @@ static void live_delete(livemap_t *m, live_t *e) {
 static void weigh_raw(const hp_dec_header_t *h, uint64_t s, double *w, double *o, double *v) {
     double ds = (double)s;
     double p;
-    if (h->mode == 2) {
+    if (h->mode == HP_MODE_ALL) {
         *w = ds;
         *o = 1.0;
         *v = 0.0;
         return;
     }
-    if (h->mode == 0) {
+    if (h->mode == HP_MODE_BYTES) {
         if (s == 0) {
             *w = 0.0;
             *o = 0.0;
             *v = 0.0;
             return;
         }
-        p = -expm1(-ds / (double)h->rate);
+        p = hp_format_byte_probability(s, h->rate);
     }
     else {
         uint32_t i = 0;
@@ -416,7 +416,7 @@ static void wcache_init(wcache_t *wc) {
 
 static inline void weigh(const hp_dec_header_t *h, wcache_t *wc, uint64_t s, double *w,
                          double *o, double *v) {
-    if (h->mode == 2) {
+    if (h->mode == HP_MODE_ALL) {
         *w = (double)s;
         *o = 1.0;
         *v = 0.0;
