@@ -10,45 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { VAR_OK = 0, VAR_MORE = 1, VAR_BAD = 2 };
-
-/* Unsigned LEB128 at p (at most 10 bytes, the 10th at most 1). On VAR_OK, *v and *next are set;
- * otherwise neither is touched. */
-static inline int get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v,
-                             const uint8_t **next) {
-    if (p >= end) {
-        return VAR_MORE;
-    }
-    uint8_t b = *p;
-    if (b < 0x80) {
-        *v = b;
-        *next = p + 1;
-        return VAR_OK;
-    }
-    uint64_t r = b & 0x7F;
-    unsigned shift = 7;
-    const uint8_t *q = p + 1;
-    for (;;) {
-        if (q >= end) {
-            return VAR_MORE;
-        }
-        b = *q++;
-        if (b < 0x80) {
-            if (shift == 63 && b > 1) {
-                return VAR_BAD;
-            }
-            *v = r | ((uint64_t)b << shift);
-            *next = q;
-            return VAR_OK;
-        }
-        if (shift == 63) {
-            return VAR_BAD;
-        }
-        r |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-    }
-}
-
 int hp_dec_fail(hp_dec_error_t *err, int code, uint64_t offset, const char *fmt, ...) {
     if (err != NULL) {
         err->code = code;
@@ -111,12 +72,12 @@ int hp_dec_utf8_valid(const uint8_t *s, size_t len) {
 
 static int header_var(const uint8_t *buf, const uint8_t **p, const uint8_t *end, uint64_t *v,
                       const char *what, hp_dec_error_t *err) {
-    int r = get_varint(*p, end, v, p);
-    if (r == VAR_MORE) {
+    int r = hp_get_varint(*p, end, v, p);
+    if (r == HP_VARINT_MORE) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(*p - buf),
                            "header body ends inside %s (header)", what);
     }
-    if (r == VAR_BAD) {
+    if (r == HP_VARINT_BAD) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(*p - buf),
                            "over-long varint in %s (header)", what);
     }
@@ -300,11 +261,11 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
 #define OFF(ptr) (base + (uint64_t)((ptr) - buf))
 #define VAR(dst)                                                                          \
     do {                                                                                  \
-        int r_ = get_varint(p, end, &(dst), &p);                                          \
-        if (r_ == VAR_MORE) {                                                             \
+        int r_ = hp_get_varint(p, end, &(dst), &p);                                          \
+        if (r_ == HP_VARINT_MORE) {                                                             \
             return HP_DEC_MORE;                                                           \
         }                                                                                 \
-        if (r_ == VAR_BAD) {                                                              \
+        if (r_ == HP_VARINT_BAD) {                                                              \
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p),                               \
                                "over-long varint (more than 10 bytes or above 2**64-1)"); \
         }                                                                                 \
