@@ -9,8 +9,8 @@
  *          TRAILER and an over-long varint are rejected with an error code.
  *   dumps: a cut or garbled dump does not load, with an error code.
  *
- * Usage: test_corpus DIR, where DIR holds logs/*.hpnb (built without -DFUZZ_LOAD) or
- * dumps/*.dump (built with it). */
+ * Usage: test_corpus DIR, where DIR/logs holds the .hpnb logs (read when built without
+ * -DFUZZ_LOAD) and DIR/dumps the .dump files (read when built with it). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
