@@ -19,6 +19,15 @@ static void put_u16le(uint8_t *p, uint32_t v) {
     p[1] = (uint8_t)((v >> 8) & 0xff);
 }
 
+/* `count` varints, back to back. */
+static size_t put_varints(uint8_t *p, const uint64_t *values, size_t count) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        n += hp_put_varint(p + n, values[i]);
+    }
+    return n;
+}
+
 size_t hp_record_header(uint8_t *p, const hp_log_settings_t *s, uint64_t pid, uint64_t start_ns,
                         uint64_t wall_ns) {
     uint8_t *body = p + HP_HEADER_FIXED;
@@ -54,13 +63,9 @@ size_t hp_record_string(uint8_t *p, uint64_t id, const char *text, size_t len) {
 }
 
 size_t hp_record_frame(uint8_t *p, uint64_t id, uint64_t file_id, uint64_t func_id, uint64_t line) {
-    size_t n = 0;
-    p[n++] = HP_TAG_FRAME;
-    n += hp_put_varint(p + n, id);
-    n += hp_put_varint(p + n, file_id);
-    n += hp_put_varint(p + n, func_id);
-    n += hp_put_varint(p + n, line);
-    return n;
+    const uint64_t v[] = {id, file_id, func_id, line};
+    p[0] = HP_TAG_FRAME;
+    return 1 + put_varints(p + 1, v, 4);
 }
 
 size_t hp_record_stack(uint8_t *p, uint64_t id, const uint32_t *frames, uint32_t depth) {
@@ -69,18 +74,16 @@ size_t hp_record_stack(uint8_t *p, uint64_t id, const uint32_t *frames, uint32_t
     n += hp_put_varint(p + n, id);
     n += hp_put_varint(p + n, depth);
     for (uint32_t i = 0; i < depth; i++) {
-        n += hp_put_varint(p + n, frames[i]);
+        n += hp_put_varint(p + n, frames[i]); /* u32 ids: not put_varints' u64 */
     }
     return n;
 }
 
 /* THREAD, FREE and RSS: a tag and two varints. */
 static size_t tag_and_two(uint8_t *p, uint8_t tag, uint64_t a, uint64_t b) {
-    size_t n = 0;
-    p[n++] = tag;
-    n += hp_put_varint(p + n, a);
-    n += hp_put_varint(p + n, b);
-    return n;
+    const uint64_t v[] = {a, b};
+    p[0] = tag;
+    return 1 + put_varints(p + 1, v, 2);
 }
 
 size_t hp_record_thread(uint8_t *p, uint64_t index, uint64_t native_id) {
@@ -97,15 +100,12 @@ size_t hp_record_rss(uint8_t *p, uint64_t dt, uint64_t rss) {
 
 size_t hp_record_alloc(uint8_t *p, uint64_t dt, uint8_t domain, uint64_t thread, uint64_t stack_id,
                        uint64_t size, uint64_t address) {
+    const uint64_t v[] = {thread, stack_id, size, address};
     size_t n = 0;
     p[n++] = HP_TAG_ALLOC;
     n += hp_put_varint(p + n, dt);
     p[n++] = domain;
-    n += hp_put_varint(p + n, thread);
-    n += hp_put_varint(p + n, stack_id);
-    n += hp_put_varint(p + n, size);
-    n += hp_put_varint(p + n, address);
-    return n;
+    return n + put_varints(p + n, v, 4);
 }
 
 size_t hp_record_marker(uint8_t *p, uint64_t dt, uint64_t kind, const char *label, size_t len) {

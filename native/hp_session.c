@@ -39,6 +39,26 @@ static void forget_orphaned_session(void) {
     orphaned = 0;
 }
 
+/* Installs the hooks of `kind` (nothing runs yet). */
+static void start_kind(hp_kind_t kind) {
+    atomic_store(&hp_hooks_kind, kind);
+    hp_hooks_install(kind);
+}
+
+static int running(hp_kind_t kind) {
+    return atomic_load(&hp_hooks_kind) == (int)kind;
+}
+
+/* Takes our hooks out if `kind` runs: then 0 and nothing runs, else HP_ESTATE. */
+static int stop_kind(hp_kind_t kind) {
+    if (atomic_load(&hp_hooks_kind) != (int)kind) {
+        return HP_ESTATE;
+    }
+    uninstall_all();
+    atomic_store(&hp_hooks_kind, HP_KIND_NONE);
+    return HP_OK;
+}
+
 int hp_session_start_profile(const char *path, int exclusive, const hp_log_settings_t *settings) {
     if (atomic_load(&hp_hooks_kind) != HP_KIND_NONE) {
         return HP_ESTATE;
@@ -64,25 +84,20 @@ int hp_session_start_profile(const char *path, int exclusive, const hp_log_setti
         return rc;
     }
     hp_events_begin(settings->max_frames);
-    atomic_store(&hp_hooks_kind, HP_KIND_PROFILE);
-    hp_hooks_install(HP_KIND_PROFILE);
+    start_kind(HP_KIND_PROFILE);
     return HP_OK;
 }
 
-int hp_session_profiling(void) {
-    return atomic_load(&hp_hooks_kind) == HP_KIND_PROFILE;
-}
+int hp_session_profiling(void) { return running(HP_KIND_PROFILE); }
 
 void hp_session_counters(hp_counters_t *out) {
     hp_events_counters(out);
 }
 
 int hp_session_stop_profile(hp_counters_t *out) {
-    if (atomic_load(&hp_hooks_kind) != HP_KIND_PROFILE) {
+    if (stop_kind(HP_KIND_PROFILE) != HP_OK) {
         return HP_ESTATE;
     }
-    uninstall_all();
-    atomic_store(&hp_hooks_kind, HP_KIND_NONE);
     hp_counters_t counters;
     hp_stacks_codes_t codes;
     hp_events_end(&counters, &codes);
@@ -100,21 +115,16 @@ int hp_session_start_stats(void) {
     }
     forget_orphaned_session();
     hp_stats_reset();
-    atomic_store(&hp_hooks_kind, HP_KIND_STATS);
-    hp_hooks_install(HP_KIND_STATS);
+    start_kind(HP_KIND_STATS);
     return HP_OK;
 }
 
-int hp_session_stats_running(void) {
-    return atomic_load(&hp_hooks_kind) == HP_KIND_STATS;
-}
+int hp_session_stats_running(void) { return running(HP_KIND_STATS); }
 
 int hp_session_stop_stats(hp_stats_result_t *out) {
-    if (atomic_load(&hp_hooks_kind) != HP_KIND_STATS) {
+    if (stop_kind(HP_KIND_STATS) != HP_OK) {
         return HP_ESTATE;
     }
-    uninstall_all();
-    atomic_store(&hp_hooks_kind, HP_KIND_NONE);
     hp_stats_read(out);
     return HP_OK;
 }

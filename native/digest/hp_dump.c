@@ -185,31 +185,22 @@ typedef struct {
     int bad;
 } rbuf_t;
 
-static uint64_t get_u64(rbuf_t *r) {
-    if (r->bad || r->end - r->p < 8) {
+/* A little-endian integer of `size` bytes (4 or 8); 0 and r->bad once the buffer runs out. */
+static uint64_t get_le(rbuf_t *r, int size) {
+    if (r->bad || r->end - r->p < size) {
         r->bad = 1;
         return 0;
     }
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
+    for (int i = size - 1; i >= 0; i--) {
         v = (v << 8) | r->p[i];
     }
-    r->p += 8;
+    r->p += size;
     return v;
 }
 
-static uint32_t get_u32(rbuf_t *r) {
-    if (r->bad || r->end - r->p < 4) {
-        r->bad = 1;
-        return 0;
-    }
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) {
-        v = (v << 8) | r->p[i];
-    }
-    r->p += 4;
-    return v;
-}
+static uint64_t get_u64(rbuf_t *r) { return get_le(r, 8); }
+static uint32_t get_u32(rbuf_t *r) { return (uint32_t)get_le(r, 4); }
 
 static double get_f64(rbuf_t *r) {
     uint64_t u = get_u64(r);
@@ -239,6 +230,16 @@ static const uint8_t *get_blob(rbuf_t *r, uint64_t limit, uint64_t *n) {
     return s;
 }
 
+/* A blob of at most `limit` bytes copied into the digest's text pool at *off: 0, 1 if the buffer
+ * holds no such blob (r->bad set or the limit passed), -1 out of memory. */
+static int get_text(hp_digest_t *d, rbuf_t *r, uint64_t limit, uint64_t *len, uint64_t *off) {
+    const uint8_t *s = get_blob(r, limit, len);
+    if (s == NULL) {
+        return 1;
+    }
+    return hp_tables_add_text(d, s, *len, off) ? -1 : 0;
+}
+
 hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err) {
     rbuf_t r = {buf, buf + len, 0};
     hp_digest_t *d = NULL;
@@ -252,6 +253,15 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
             why = (msg);   \
             goto bad;      \
         }                  \
+    } while (0)
+/* n = the next table's count (items of at least `min` bytes each); `arr` grown to n + extra. */
+#define GET_TABLE(arr, cap, min, extra, zero)                \
+    do {                                                     \
+        n = get_count(&r, (min));                            \
+        CHECK(1, "");                                        \
+        if (HP_GROW(arr, cap, (size_t)n + (extra), (zero))) { \
+            goto nomem;                                      \
+        }                                                    \
     } while (0)
 
     CHECK(len >= 8 && memcmp(buf, DUMP_MAGIC, 8) == 0, "bad magic");
@@ -316,11 +326,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         }
     }
     d->st.n_strings = n;
-    n = get_count(&r, 24);
-    CHECK(1, "");
-    if (HP_GROW(d->frames, d->frame_cap, (size_t)n + 1, 1)) {
-        goto nomem;
-    }
+    GET_TABLE(d->frames, d->frame_cap, 24, 1, 1);
     for (uint64_t i = 1; i <= n; i++) {
         d->frames[i].file = get_u64(&r);
         d->frames[i].func = get_u64(&r);
@@ -344,41 +350,29 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         }
     }
     d->st.n_stacks = n;
-    n = get_count(&r, 24);
-    CHECK(1, "");
-    if (HP_GROW(d->markers, d->markers_cap, (size_t)n, 0)) {
-        goto nomem;
-    }
+    GET_TABLE(d->markers, d->markers_cap, 24, 0, 0);
     uint64_t prev_t = 0;
     for (uint64_t i = 0; i < n; i++) {
         hp_dmarker_t *m = &d->markers[i];
         m->time = get_u64(&r);
         m->kind = get_u64(&r);
-        const uint8_t *s = get_blob(&r, HP_MAX_STRING, &m->len);
-        CHECK(s != NULL && m->time >= prev_t &&
-                  m->time <= d->st.time_ns,
-              "bad marker");
+        CHECK(m->time >= prev_t && m->time <= d->st.time_ns, "bad marker");
         prev_t = m->time;
-        if (hp_tables_add_text(d, s, m->len, &m->off)) {
+        int got = get_text(d, &r, HP_MAX_STRING, &m->len, &m->off);
+        CHECK(got <= 0, "bad marker");
+        if (got < 0) {
             goto nomem;
         }
         d->n_markers++;
     }
-    n = get_count(&r, 16);
-    CHECK(1, "");
-    if (HP_GROW(d->meta, d->meta_cap, (size_t)n, 0)) {
-        goto nomem;
-    }
+    GET_TABLE(d->meta, d->meta_cap, 16, 0, 0);
     for (uint64_t i = 0; i < n; i++) {
         hp_dmeta_t *m = &d->meta[i];
-        const uint8_t *k = get_blob(&r, HP_MAX_STRING, &m->klen);
-        CHECK(k != NULL, "bad meta");
-        if (hp_tables_add_text(d, k, m->klen, &m->koff)) {
-            goto nomem;
-        }
-        const uint8_t *v = get_blob(&r, HP_MAX_META_VALUE, &m->vlen);
-        CHECK(v != NULL, "bad meta");
-        if (hp_tables_add_text(d, v, m->vlen, &m->voff)) {
+        int key = get_text(d, &r, HP_MAX_STRING, &m->klen, &m->koff);
+        CHECK(key <= 0, "bad meta");
+        int value = key < 0 ? -1 : get_text(d, &r, HP_MAX_META_VALUE, &m->vlen, &m->voff);
+        CHECK(value <= 0, "bad meta");
+        if (value < 0) {
             goto nomem;
         }
         d->n_meta++;
@@ -471,6 +465,7 @@ hp_digest_t *hp_digest_load(const uint8_t *buf, size_t len, hp_dec_error_t *err)
         d->n_index = (size_t)n;
     }
     CHECK(r.end - r.p == 8 && memcmp(r.p, DUMP_END, 8) == 0, "bad end marker");
+#undef GET_TABLE
 #undef CHECK
     return d;
 bad:

@@ -21,13 +21,9 @@ static int close_open(hp_digest_t *d) {
         return -1;
     }
     hp_bucket_t *b = &d->buckets[d->n_closed];
-    b->total = d->total;
-    b->objects = d->objects;
-    b->variance = d->variance;
-    b->max = d->open_max;
-    b->max_t = d->open_max_t;
-    b->rss = d->last_rss;
-    b->chg_off = d->n_changes;
+    *b = (hp_bucket_t){.total = d->total, .objects = d->objects, .variance = d->variance,
+                       .max = d->open_max, .max_t = d->open_max_t, .rss = d->last_rss,
+                       .chg_off = d->n_changes};
     double precision = d->opt.precision;
     for (size_t i = 0; i < d->n_dirty; i++) {
         uint32_t s = d->dirty[i];

@@ -25,6 +25,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PREFIXES 64 /* cut points per file, spread evenly, plus every cut in the header */
 
+/* Copies buf to copy and flips `flips` bytes at places drawn from *x (xorshift). */
+static void garble(uint8_t *copy, const uint8_t *buf, size_t len, uint64_t *x, int flips) {
+    memcpy(copy, buf, len);
+    for (int j = 0; j < flips; j++) {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        copy[*x % len] ^= (uint8_t)(*x >> 56) | 1;
+    }
+}
+
+/* The harness on 64 garbled copies of buf (`flips` bytes each); the verdict may go either way. */
+static void fuzz_garbled(uint8_t *copy, const uint8_t *buf, size_t len, int flips) {
+    uint64_t x = len * UINT64_C(0x9e3779b97f4a7c15) | 1;
+    for (int i = 0; i < 64; i++) {
+        garble(copy, buf, len, &x, flips);
+        LLVMFuzzerTestOneInput(copy, len);
+    }
+}
+
 static uint8_t *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -161,18 +181,7 @@ static void check_log(const char *name, uint8_t *buf, size_t len) {
         HP_CHECKF(digest_status(copy, len + 3, &c) == HP_DEC_EFORMAT, "%s: digest took a record after TRAILER", name);
         LLVMFuzzerTestOneInput(copy, len + 3);
     }
-    /* Garbled bytes anywhere: the harness must survive; the verdict may go either way. */
-    uint64_t x = len * UINT64_C(0x9e3779b97f4a7c15) | 1;
-    for (int i = 0; i < 64; i++) {
-        memcpy(copy, buf, len);
-        for (int j = 0; j < 4; j++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            copy[x % len] ^= (uint8_t)(x >> 56) | 1;
-        }
-        LLVMFuzzerTestOneInput(copy, len);
-    }
+    fuzz_garbled(copy, buf, len, 4);
     free(copy);
 }
 
@@ -202,15 +211,7 @@ static void check_dump(const char *name, uint8_t *buf, size_t len) {
     hp_digest_t *bad = hp_digest_load(copy, len, &err);
     HP_CHECKF(bad == NULL && err.code < 0, "%s: bad magic loaded", name);
     hp_digest_free(bad);
-    uint64_t x = len * UINT64_C(0x9e3779b97f4a7c15) | 1;
-    for (int i = 0; i < 64; i++) {
-        memcpy(copy, buf, len);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        copy[x % len] ^= (uint8_t)(x >> 56) | 1;
-        LLVMFuzzerTestOneInput(copy, len);
-    }
+    fuzz_garbled(copy, buf, len, 1);
     free(copy);
 }
 
