@@ -79,7 +79,8 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
     return 0;
 }
 
-int hp_log_flush_unlocked(void) {
+/* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
+static int flush_unlocked(void) {
     if (!log_writable) {
         return HP_EIO;
     }
@@ -100,7 +101,7 @@ uint8_t *hp_log_reserve_unlocked(size_t n) {
     if (!log_writable || n > BUFFER_CAPACITY) {
         return NULL;
     }
-    if (buffer_used + n > BUFFER_CAPACITY && hp_log_flush_unlocked() != HP_OK) {
+    if (buffer_used + n > BUFFER_CAPACITY && flush_unlocked() != HP_OK) {
         return NULL;
     }
     return buffer + buffer_used;
@@ -109,7 +110,7 @@ uint8_t *hp_log_reserve_unlocked(size_t n) {
 void hp_log_commit_unlocked(size_t written) {
     buffer_used += written;
     if (buffer_used >= BUFFER_FLUSH_AT) {
-        (void)hp_log_flush_unlocked();
+        (void)flush_unlocked();
     }
 }
 
@@ -218,7 +219,7 @@ static void *flusher_main(void *arg) {
             write_rss_unlocked(rss);
         }
         if (log_writable && hp_now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS) {
-            (void)hp_log_flush_unlocked();
+            (void)flush_unlocked();
         }
     }
     pthread_mutex_unlock(&log_lock);
@@ -262,7 +263,7 @@ int hp_log_open(const char *path, int exclusive, const hp_log_settings_t *settin
     last_time_ns = start;
     last_flush_ns = start;
     buffer_used = hp_record_header(buffer, settings, (uint64_t)getpid(), start, hp_wall_ns());
-    int rc = hp_log_flush_unlocked();
+    int rc = flush_unlocked();
     flusher_stop = 0;
     hp_log_unlock();
     if (rc != HP_OK) {
@@ -312,7 +313,7 @@ int hp_log_close(const hp_counters_t *c) {
     if (p != NULL) {
         hp_log_commit_unlocked(hp_record_trailer(p, hp_log_dt_unlocked(), c));
     }
-    int rc = hp_log_flush_unlocked();
+    int rc = flush_unlocked();
     if (log_fd >= 0 && close(log_fd) != 0 && rc == HP_OK) {
         atomic_store(&write_errno, errno);
         rc = HP_EIO;

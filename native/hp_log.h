@@ -50,8 +50,6 @@ void hp_log_commit_unlocked(size_t written);
  * read under the lock, so records in the file are in time order. Hook-safe. */
 uint64_t hp_log_dt_unlocked(void);
 
-/* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
-int hp_log_flush_unlocked(void);
 
 /* Writes a STRING record (text cut at HP_MAX_STRING). HP_EIO if the writer is off. Hook-safe. */
 int hp_log_string_unlocked(uint32_t id, const char *text, size_t len);

@@ -252,13 +252,15 @@ static PyObject *native_stats_running(PyObject *self, PyObject *unused) {
     return PyBool_FromLong(hp_session_stats_running());
 }
 
-static PyObject *tuple_of_u64(const uint64_t *values, int n) {
+/* A tuple of n items made by item(ctx, i) (new references), or NULL with an exception. */
+static PyObject *tuple_of(Py_ssize_t n, PyObject *(*item)(const void *ctx, Py_ssize_t i),
+                          const void *ctx) {
     PyObject *t = PyTuple_New(n);
     if (t == NULL) {
         return NULL;
     }
-    for (int i = 0; i < n; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(values[i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = item(ctx, i);
         if (v == NULL) {
             Py_DECREF(t);
             return NULL;
@@ -268,14 +270,22 @@ static PyObject *tuple_of_u64(const uint64_t *values, int n) {
     return t;
 }
 
+static PyObject *u64_item(const void *values, Py_ssize_t i) {
+    return PyLong_FromUnsignedLongLong(((const uint64_t *)values)[i]);
+}
+
+static PyObject *str_item(const void *names, Py_ssize_t i) {
+    return PyUnicode_FromString(((const char *const *)names)[i]);
+}
+
 static PyObject *native_stats_stop(PyObject *self, PyObject *unused) {
     hp_stats_result_t r;
     int rc = hp_session_stop_stats(&r);
     if (rc != HP_OK) {
         return set_error(rc, NULL);
     }
-    PyObject *counts = tuple_of_u64(r.counts, HP_STATS_BUCKETS);
-    PyObject *bytes = counts ? tuple_of_u64(r.bytes, HP_STATS_BUCKETS) : NULL;
+    PyObject *counts = tuple_of(HP_STATS_BUCKETS, u64_item, r.counts);
+    PyObject *bytes = counts ? tuple_of(HP_STATS_BUCKETS, u64_item, r.bytes) : NULL;
     if (bytes == NULL) {
         Py_XDECREF(counts);
         return NULL;
@@ -329,17 +339,9 @@ static PyObject *format_description(void) {
 #define HP_COUNTER_NAME(name, what) #name,
     static const char *const trailer[] = {HP_TRAILER_COUNTERS(HP_COUNTER_NAME)};
 #undef HP_COUNTER_NAME
-    PyObject *fields = PyTuple_New(HP_N_COUNTERS);
+    PyObject *fields = tuple_of(HP_N_COUNTERS, str_item, trailer);
     if (fields == NULL) {
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < HP_N_COUNTERS; i++) {
-        PyObject *name = PyUnicode_FromString(trailer[i]);
-        if (name == NULL) {
-            Py_DECREF(fields);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(fields, i, name);
     }
     return Py_BuildValue(
         "{s:y#,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:i,s:N,"

@@ -23,7 +23,9 @@ int hp_dec_fail(hp_dec_error_t *err, int code, uint64_t offset, const char *fmt,
     return code;
 }
 
-int hp_dec_utf8_valid(const uint8_t *s, size_t len) {
+/* 1 if buf[0..len) is valid UTF-8 as Python's strict decoder sees it (no surrogates, no
+ * overlong forms, nothing above U+10FFFF), else 0. */
+static int utf8_valid(const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         uint8_t c = s[i];
@@ -394,7 +396,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
             return HP_DEC_MORE;
         }
         rec->text = p;
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->text_len)) {
+        if (st->strict && !utf8_valid(p, (size_t)rec->text_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "STRING text is not UTF-8");
         }
         p += rec->text_len;
@@ -432,7 +434,7 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
             return HP_DEC_MORE;
         }
         rec->text = p;
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->text_len)) {
+        if (st->strict && !utf8_valid(p, (size_t)rec->text_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "MARKER label is not UTF-8");
         }
         p += rec->text_len;
@@ -464,10 +466,10 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
             return HP_DEC_MORE;
         }
         rec->value = p;
-        if (st->strict && !hp_dec_utf8_valid(rec->text, (size_t)rec->text_len)) {
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "META key is not UTF-8");
         }
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->value_len)) {
+        if (st->strict && !utf8_valid(p, (size_t)rec->value_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "META value is not UTF-8");
         }
         p += rec->value_len;

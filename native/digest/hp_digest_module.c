@@ -139,6 +139,17 @@ static int check_ready(DigesterObject *self) {
     return 0;
 }
 
+/* The digest's facts, read under its lock; -1 with an exception if the object is not ready. */
+static int read_info(DigesterObject *self, hp_digest_info_t *in) {
+    if (check_ready(self) < 0) {
+        return -1;
+    }
+    lock_obj(self);
+    hp_digest_info(self->feed.d, in);
+    unlock_obj(self);
+    return 0;
+}
+
 static int begin_feed(DigesterObject *self) {
     if (check_ready(self) < 0) {
         return -1;
@@ -234,13 +245,10 @@ static int dict_set(PyObject *dict, const char *key, PyObject *value) {
 }
 
 static PyObject *Digester_info(DigesterObject *self, PyObject *unused) {
-    if (check_ready(self) < 0) {
+    hp_digest_info_t in;
+    if (read_info(self, &in) < 0) {
         return NULL;
     }
-    hp_digest_info_t in;
-    lock_obj(self);
-    hp_digest_info(self->feed.d, &in);
-    unlock_obj(self);
     PyObject *d = PyDict_New();
     if (d == NULL) {
         return NULL;
@@ -503,13 +511,10 @@ static PyObject *Digester_meta(DigesterObject *self, PyObject *args) {
 PyDoc_STRVAR(trailer_doc, "trailer() -> tuple of the 8 TRAILER counters, or None without one");
 
 static PyObject *Digester_trailer(DigesterObject *self, PyObject *unused) {
-    if (check_ready(self) < 0) {
+    hp_digest_info_t in;
+    if (read_info(self, &in) < 0) {
         return NULL;
     }
-    hp_digest_info_t in;
-    lock_obj(self);
-    hp_digest_info(self->feed.d, &in);
-    unlock_obj(self);
     if (!in.complete) {
         Py_RETURN_NONE;
     }
