@@ -272,6 +272,27 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
                                "over-long varint (more than 10 bytes or above 2**64-1)"); \
         }                                                                                 \
     } while (0)
+/* A `bytes` field in two steps, so that checks between them come in the reference reader's
+ * order: its length (at most `limit`, else a format error naming `what`), then its bytes, which
+ * `data` points at and p moves past. */
+#define BYTES_LEN(len, limit, what)                                                       \
+    do {                                                                                  \
+        const uint8_t *len_at_ = p;                                                       \
+        VAR(len);                                                                         \
+        if ((len) > (limit)) {                                                            \
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at_),                         \
+                               what " of %llu bytes exceeds the limit of %u",             \
+                               (unsigned long long)(len), (unsigned)(limit));             \
+        }                                                                                 \
+    } while (0)
+#define BYTES_DATA(data, len)                                                             \
+    do {                                                                                  \
+        if ((uint64_t)(end - p) < (len)) {                                                \
+            return HP_DEC_MORE;                                                           \
+        }                                                                                 \
+        (data) = p;                                                                       \
+        p += (len);                                                                       \
+    } while (0)
 #define ADVANCE_TIME()                                                                       \
     do {                                                                                     \
         if (rec->dt > UINT64_MAX - st->time_ns) {                                            \
@@ -392,14 +413,10 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
                                "STRING of %llu bytes exceeds the limit of %u",
                                (unsigned long long)rec->text_len, HP_MAX_STRING);
         }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
+        BYTES_DATA(rec->text, rec->text_len);
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "STRING text is not UTF-8");
         }
-        rec->text = p;
-        if (st->strict && !utf8_valid(p, (size_t)rec->text_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "STRING text is not UTF-8");
-        }
-        p += rec->text_len;
         st->n_strings = rec->id;
         break;
     }
@@ -423,56 +440,26 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
     case HP_TAG_MARKER: {
         VAR(rec->dt);
         VAR(rec->kind);
-        const uint8_t *len_at = p;
-        VAR(rec->text_len);
-        if (rec->text_len > HP_MAX_STRING) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "MARKER label of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_MAX_STRING);
+        BYTES_LEN(rec->text_len, HP_MAX_STRING, "MARKER label");
+        BYTES_DATA(rec->text, rec->text_len);
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "MARKER label is not UTF-8");
         }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
-        }
-        rec->text = p;
-        if (st->strict && !utf8_valid(p, (size_t)rec->text_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "MARKER label is not UTF-8");
-        }
-        p += rec->text_len;
         ADVANCE_TIME();
         st->time_ns = rec->time_ns;
         break;
     }
     case HP_TAG_META: {
-        const uint8_t *len_at = p;
-        VAR(rec->text_len);
-        if (rec->text_len > HP_MAX_STRING) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "META key of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_MAX_STRING);
-        }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
-        }
-        rec->text = p;
-        p += rec->text_len;
-        len_at = p;
-        VAR(rec->value_len);
-        if (rec->value_len > HP_MAX_META_VALUE) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "META value of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->value_len, HP_MAX_META_VALUE);
-        }
-        if ((uint64_t)(end - p) < rec->value_len) {
-            return HP_DEC_MORE;
-        }
-        rec->value = p;
+        BYTES_LEN(rec->text_len, HP_MAX_STRING, "META key");
+        BYTES_DATA(rec->text, rec->text_len);
+        BYTES_LEN(rec->value_len, HP_MAX_META_VALUE, "META value");
+        BYTES_DATA(rec->value, rec->value_len);
         if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "META key is not UTF-8");
         }
-        if (st->strict && !utf8_valid(p, (size_t)rec->value_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "META value is not UTF-8");
+        if (st->strict && !utf8_valid(rec->value, (size_t)rec->value_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->value), "META value is not UTF-8");
         }
-        p += rec->value_len;
         break;
     }
     case HP_TAG_TRAILER:
@@ -488,6 +475,8 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         return hp_dec_fail(err, HP_DEC_EFORMAT, base, "unknown record tag %#04x", tag);
     }
 #undef VAR
+#undef BYTES_LEN
+#undef BYTES_DATA
 #undef OFF
 #undef ADVANCE_TIME
     *used = (size_t)(p - buf);
