@@ -79,11 +79,13 @@ size_t hp_record_stack(uint8_t *p, uint64_t id, const uint32_t *frames, uint32_t
     return n;
 }
 
-/* THREAD, FREE and RSS: a tag and two varints. */
+/* THREAD, FREE and RSS: a tag and two varints (unrolled: FREE is on the sampled path). */
 static size_t tag_and_two(uint8_t *p, uint8_t tag, uint64_t a, uint64_t b) {
-    const uint64_t v[] = {a, b};
-    p[0] = tag;
-    return 1 + put_varints(p + 1, v, 2);
+    size_t n = 0;
+    p[n++] = tag;
+    n += hp_put_varint(p + n, a);
+    n += hp_put_varint(p + n, b);
+    return n;
 }
 
 size_t hp_record_thread(uint8_t *p, uint64_t index, uint64_t native_id) {
@@ -100,12 +102,16 @@ size_t hp_record_rss(uint8_t *p, uint64_t dt, uint64_t rss) {
 
 size_t hp_record_alloc(uint8_t *p, uint64_t dt, uint8_t domain, uint64_t thread, uint64_t stack_id,
                        uint64_t size, uint64_t address) {
-    const uint64_t v[] = {thread, stack_id, size, address};
+    /* Unrolled: one ALLOC per sampled allocation (every allocation in exact mode). */
     size_t n = 0;
     p[n++] = HP_TAG_ALLOC;
     n += hp_put_varint(p + n, dt);
     p[n++] = domain;
-    return n + put_varints(p + n, v, 4);
+    n += hp_put_varint(p + n, thread);
+    n += hp_put_varint(p + n, stack_id);
+    n += hp_put_varint(p + n, size);
+    n += hp_put_varint(p + n, address);
+    return n;
 }
 
 size_t hp_record_marker(uint8_t *p, uint64_t dt, uint64_t kind, const char *label, size_t len) {
