@@ -10,12 +10,13 @@ PYTEST_ARGS ?=
 DEBIAN_PACKAGES := graphviz chromium
 BUILD_DIR := build
 
-.PHONY: help venv system-deps install test test-fast test-versions sanitize fuzz demo lab bench clean
+.PHONY: help venv system-deps install test test-fast test-c test-versions sanitize fuzz demo lab bench clean
 
 help:
 	@echo "make demo      - set up and execute notebooks/demo.ipynb and tuning.ipynb into $(BUILD_DIR)/*.html"
 	@echo "make test      - set up and run the whole test suite, then the ASan+UBSan pass"
 	@echo "make test-fast - the suite only, in the existing venv"
+	@echo "make test-c    - the C unit tests (engine, digest, fuzz corpus) with ASan+UBSan, no Python"
 	@echo "make sanitize  - the engine built with ASan+UBSan, its tests under PYTHONMALLOC=malloc"
 	@echo "make test-versions - the suite on CPython 3.12-3.15 (3.14/3.15 in a Debian sid root)"
 	@echo "make fuzz      - fuzz the log decoders for FUZZ_SECONDS (default 600)"
@@ -48,6 +49,7 @@ PY_VERSION = $$($(1) -c 'import platform; print(platform.python_version())')
 test: install
 	rm -rf $(JUNIT)
 	$(MAKE) test-fast PYTEST_ARGS="--junitxml=$(JUNIT)/main.xml"
+	$(MAKE) test-c
 	$(MAKE) sanitize
 	$(MAKE) test-versions
 	$(PY) tests/versions/summary.py $(JUNIT)
@@ -61,6 +63,23 @@ test-versions:
 test-fast:
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider --timeout=600 \
 		-o junit_suite_name="CPython $(call PY_VERSION,../$(PY)), the whole suite" $(PYTEST_ARGS) .
+
+# The C unit tests (native/tests) with ASan+UBSan and LeakSanitizer: executables that link the
+# engine's and the digest's C files and no Python, run by `meson test`. The corpus tests read the
+# logs fuzz/make_corpus.py writes with the installed package. meson and ninja come from PyPI.
+C_TESTS := $(BUILD_DIR)/c-tests
+C_CORPUS := $(abspath $(BUILD_DIR))/c-tests-corpus
+test-c: venv
+	$(PY) -c 'import mesonbuild, ninja' 2>/dev/null || $(PIP) install --quiet meson ninja
+	$(PY) -c 'import heapprof_nb' 2>/dev/null || $(PIP) install --quiet --no-deps .
+	rm -rf $(C_CORPUS)
+	cd / && $(abspath $(PY)) $(abspath fuzz/make_corpus.py) $(C_CORPUS) >/dev/null
+	[ -f $(C_TESTS)/build.ninja ] || PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/meson setup \
+		$(C_TESTS) -Dtests=true -Dcorpus=$(C_CORPUS) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/meson test -C $(C_TESTS) --suite c --print-errorlogs
+	mkdir -p $(JUNIT)
+	cp $(C_TESTS)/meson-logs/testlog.junit.xml $(JUNIT)/c.xml
 
 # ASan + UBSan: a separate venv whose extension is built with the sanitizers; Python itself is
 # not instrumented, so the runtime is preloaded and PYTHONMALLOC=malloc lets ASan see every block.

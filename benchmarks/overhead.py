@@ -269,7 +269,7 @@ ALLOC_HOOKS = {"profile_malloc", "profile_calloc", "profile_realloc", "raw_mallo
 FREE_HOOKS = {"profile_free", "free_maybe_sampled"}
 #: inclusive costs of the slow paths: (row label, function names)
 BREAKDOWN_INCL = [
-    ("sampled path: hp_hooks_record_alloc (inclusive)", "hp_hooks_record_alloc"),
+    ("sampled path: hp_events_alloc (inclusive)", "hp_events_alloc"),
     ("  of which frame walk (hp_frames_walk_no_py)", "hp_frames_walk_no_py"),
     ("  of which interning lookups (hp_map_get + hp_stacktab_get + hp_stack_hash)",
      "hp_map_get|hp_stacktab_get|hp_stack_hash"),
@@ -278,7 +278,7 @@ BREAKDOWN_INCL = [
     ("  of which live-set insert (hp_liveset_add)", "hp_liveset_add"),
     ("  of which lock (hp_log_lock + hp_log_unlock)", "hp_log_lock|hp_log_unlock"),
     ("sampler slow path: gap draw (hp_sampler_slow, inclusive)", "hp_sampler_slow"),
-    ("recorded frees: take_live (inclusive)", "take_live"),
+    ("recorded frees: hp_events_take_live (inclusive)", "hp_events_take_live"),
     ("log flusher thread (flusher_main, inclusive)", "flusher_main"),
 ]
 

@@ -19,7 +19,9 @@
  *
  * A broken promise calls __builtin_trap(); ASan/UBSan catch memory and UB errors, libFuzzer's
  * -malloc_limit_mb an unbounded allocation and -timeout a hang. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@
         }                          \
     } while (0)
 
+#ifndef FUZZ_LOAD
 static uint64_t frame_buf[HP_MAX_FRAMES_LIMIT];
 
 static void decode_all(const uint8_t *data, size_t size, int strict) {
@@ -103,6 +106,8 @@ static int feed(hp_digest_t *d, hp_reader_t *r, const uint8_t *data, size_t len)
     return rc;
 }
 
+#endif
+
 static void query(hp_digest_t *d, int fd) {
     hp_digest_info_t info;
     hp_digest_info(d, &info);
@@ -151,6 +156,7 @@ static void dump_load(const hp_digest_t *d) {
     free(one);
 }
 
+#ifndef FUZZ_LOAD
 static void digest(const uint8_t *data, size_t size, uint64_t index_limit, int strict, int fd) {
     hp_digest_options_t opt;
     hp_digest_options_default(&opt);
@@ -176,6 +182,7 @@ static void digest(const uint8_t *data, size_t size, uint64_t index_limit, int s
 }
 
 static int memfd = -1;
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

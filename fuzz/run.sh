@@ -5,7 +5,7 @@
 #   fuzz/run.sh --replay       # no fuzzing: run every target over its corpus once
 #
 # Targets:
-#   digest  libFuzzer + ASan + UBSan on native/digest/hp_decode.c and hp_digest.c (fuzz_digest.c)
+#   digest  libFuzzer + ASan + UBSan on native/digest/ without its binding (fuzz_digest.c)
 #   load    the same build with -DFUZZ_LOAD: hp_digest_load(), the <log>.digest cache reader
 #   reader  atheris on tests/reference_decoder.py, the C digest via Python and heapprof_nb.read
 #           (fuzz_reader.py), differential: the reference reader and the digest must agree
@@ -73,7 +73,7 @@ if command -v "$CC_FUZZ" > /dev/null 2>&1; then
         [ "$t" = load ] && extra="-DFUZZ_LOAD"
         if ! "$CC_FUZZ" -g -O1 $extra -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=undefined -I"$ROOT/native/digest" "$HERE/fuzz_digest.c" \
-            "$ROOT/native/digest/hp_decode.c" "$ROOT/native/digest/hp_digest.c" -lm \
+            $(ls "$ROOT"/native/digest/hp_*.c | grep -v '_module\.c$') -lm \
             -o "$FUZZ_DIR/fuzz_$t" 2> "$FUZZ_DIR/logs/build_$t.txt"; then
             note "building fuzz_$t failed, see $FUZZ_DIR/logs/build_$t.txt"
             exit 1

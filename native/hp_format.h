@@ -7,10 +7,12 @@
  * tests/reference_decoder.py restates them on purpose (an independent reader) and
  * tests/unit/test_format.py fails if it drifts from this file.
  *
- * Pure constants and one inline function: no state, no allocation, no Python. */
+ * Pure constants and inline functions (the varint codec, the byte-sampling probability): no
+ * state, no allocation, no Python. */
 #ifndef HP_FORMAT_H
 #define HP_FORMAT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +90,54 @@ static inline size_t hp_put_varint(uint8_t *p, uint64_t v) {
     }
     p[n++] = (uint8_t)v;
     return n;
+}
+
+/* Reads an unsigned LEB128 varint at p, never past `end`: at most HP_MAX_VARINT bytes, the last of
+ * ten at most 1 (docs/log-format.md, Conventions). Returns HP_VARINT_OK (then *v and *next are
+ * set), HP_VARINT_MORE (the bytes end inside the varint) or HP_VARINT_BAD (an 11th byte, or a
+ * 10th above 1); on anything but OK neither output is touched. */
+enum { HP_VARINT_OK = 0, HP_VARINT_MORE = 1, HP_VARINT_BAD = 2 };
+static inline int hp_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v,
+                                const uint8_t **next) {
+    if (p >= end) {
+        return HP_VARINT_MORE;
+    }
+    uint8_t b = *p;
+    if (b < 0x80) {
+        *v = b;
+        *next = p + 1;
+        return HP_VARINT_OK;
+    }
+    uint64_t r = b & 0x7F;
+    unsigned shift = 7;
+    const uint8_t *q = p + 1;
+    for (;;) {
+        if (q >= end) {
+            return HP_VARINT_MORE;
+        }
+        b = *q++;
+        if (b < 0x80) {
+            if (shift == 63 && b > 1) {
+                return HP_VARINT_BAD;
+            }
+            *v = r | ((uint64_t)b << shift);
+            *next = q;
+            return HP_VARINT_OK;
+        }
+        if (shift == 63) {
+            return HP_VARINT_BAD;
+        }
+        r |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+    }
+}
+
+/* The probability that byte sampling at mean gap `rate` (mode HP_MODE_BYTES) samples an
+ * allocation of `size` bytes: p = 1 - exp(-size/rate), computed as -expm1(-size/rate), which
+ * keeps its precision for size << rate (docs/log-format.md, Weights; the derivation is in
+ * hp_sampler.h). Every reader weighs a sample by size/p bytes and 1/p objects with this p. */
+static inline double hp_format_byte_probability(uint64_t size, uint64_t rate) {
+    return -expm1(-(double)size / (double)rate);
 }
 
 #endif /* HP_FORMAT_H */

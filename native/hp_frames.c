@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Version-specific frame walking (see hp_frames.h). */
+/* Version-specific frame walking (see hp_frames.h). Includes Python.h because walking frames means
+ * reading the interpreter's own structs (thread state, interpreter frames, code objects); it calls
+ * no function that creates, raises or releases an object, except hp_frames_release. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -186,8 +188,11 @@ static size_t encode_str(PyObject *s, char *buf, size_t cap) {
     return used;
 }
 
-void hp_frames_describe_no_py(void *code_ptr, char *buf, size_t cap, size_t *file_len, size_t *func_len) {
+void hp_frames_describe_no_py(void *code_ptr, char *buf, size_t cap, size_t *file_len, size_t *func_len,
+                              const void **file_key, const void **func_key) {
     PyCodeObject *code = code_ptr;
+    *file_key = code->co_filename;
+    *func_key = code->co_qualname;
     size_t half = cap / 2;
     *file_len = encode_str(code->co_filename, buf, half);
     *func_len = encode_str(code->co_qualname, buf + *file_len, cap - *file_len);

@@ -1,28 +1,26 @@
 // SPDX-License-Identifier: MIT
-/* The PyMem hooks and the profiling session they feed.
+/* The PyMem hooks: the hot path of every allocation in the process.
  *
- * A session installs hooks on the RAW, MEM and OBJ domains (and NumPy's data handler, see
- * hp_numpy.h) that forward every call to the allocator that was there before, and on the rare
- * sampled call take the hp_log lock to walk the Python stack, intern it and write an ALLOC record.
- * Frees of sampled blocks (found through the live-set filter) write a FREE record.
+ * On the RAW, MEM and OBJ domains our allocators forward every call to the allocator that was
+ * there before, after a countdown decrement (hp_sampler.h) or, for a free, one load from the
+ * live-set filter (hp_liveset.h); the rare sampled call goes to the sampled-event path
+ * (hp_events.h). Stats mode installs counting hooks instead (hp_stats.h).
  *
- * Threads: the hooks run on any thread; RAW calls may come without the GIL, and then no stack is
- * read (the event gets the empty stack). The session's tables are guarded by the hp_log lock;
- * the lifecycle functions (start, stop, stats) need the GIL and are not hook-safe. State the
- * hooks read is static and never freed, so a hook still running on another thread after stop()
- * only forwards. */
+ * Owns:
+ * - each domain's saved allocator and our context for it: written by hp_hooks_install with the
+ *   GIL while none of our hooks is on that domain, read by the hooks; static, never freed, so a
+ *   hook still running on another thread after uninstall only forwards;
+ * - hp_hooks_kind and whether our allocators are in place: written by the session with the GIL
+ *   (and by its fork handler in the child), read by any hook;
+ * - the calling thread's quiet depth (thread-local, in hp_tls).
+ * RAW calls may come without the GIL; no hook takes the GIL or creates a Python object.
+ *
+ * Python.h is included by hp_hooks.c only for the allocator API (PyMemAllocatorEx,
+ * PyMem_GetAllocator, PyMem_SetAllocator), not for objects. */
 #ifndef HP_HOOKS_H
 #define HP_HOOKS_H
 
 #include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "hp_common.h"
-#include "hp_liveset.h"
-#include "hp_log.h"
-#include "hp_sampler.h"
-#include "hp_stats.h"
 
 typedef enum {
     HP_KIND_NONE = 0,
@@ -30,52 +28,19 @@ typedef enum {
     HP_KIND_STATS = 2,
 } hp_kind_t;
 
-/* What the hooks do now. Written with the GIL by start/stop; read by any hook. */
+/* What the hooks do now (an hp_kind_t). See above for who writes it. */
 extern _Atomic int hp_hooks_kind;
 
-/* Records a sampled allocation (the slow path). Hook-safe; takes the hp_log lock. */
-void hp_hooks_record_alloc(hp_domain_t domain, void *address, uint64_t size);
-/* Records the free of `address` if it is a live sampled block. Hook-safe. */
-void hp_hooks_record_free(void *address);
+/* Installs our allocators of `kind` (PROFILE or STATS) on the three domains, saving whatever was
+ * there unless it is our own forwarder left from an earlier run. GIL; not hook-safe. */
+void hp_hooks_install(hp_kind_t kind);
 
-/* For a realloc: takes `address` out of the live set (writing its FREE) before the real call,
- * which may hand the address to another thread. Returns 1 and the block in *old if it was a live
- * sampled block. If the realloc then fails the block is still live: give it back with
- * hp_hooks_restore_live(old), which logs it again under its old stack. Hook-safe. */
-int hp_hooks_take_live(void *address, hp_live_t *old);
-void hp_hooks_restore_live(const hp_live_t *old);
+/* Puts back the allocators we replaced, unless someone installed theirs on top of ours since
+ * (tracemalloc started after us): then ours stay in place as pure forwarders. GIL. */
+void hp_hooks_uninstall(void);
 
-/* After a successful allocation of `size` bytes at `address` by any hooked allocator. */
-static inline void hp_hooks_after_alloc(hp_domain_t domain, void *address, uint64_t size) {
-    if (address != NULL && hp_sampler_should_sample(size)) {
-        hp_hooks_record_alloc(domain, address, size);
-    }
-}
-
-/* Before `address` is freed (or reallocated) by any hooked allocator. The common case is one
- * load from the live-set filter. */
-static inline void hp_hooks_before_free(void *address) {
-    if (HP_UNLIKELY(hp_liveset_maybe(address)) && !hp_tls.busy) {
-        hp_hooks_record_free(address);
-    }
-}
-
-/* Registers what else to restore wherever the hooks are taken out (stop, stats stop, a forked
- * child's restart), before our allocators are removed. The binding registers NumPy's handler
- * restore here, so the hooks need not know NumPy. Call once at module init, with the GIL. */
-void hp_hooks_on_uninstall(void (*restore)(void));
-
-/* Module init: registers fork handlers and the sampler's thread key. Returns 0 or HP_ETHREAD. */
-int hp_hooks_init(void);
-
-/* Starts a profile: opens the log, installs the hooks. 0, or HP_ESTATE if a profile or stats run
- * is active, HP_EINVAL for bad settings, HP_EOPEN (errno set), HP_ENOMEM, HP_ETHREAD. GIL. */
-int hp_profile_start(const char *path, int exclusive, const hp_log_settings_t *settings);
-
-/* Stops the profile: restores the allocators, writes the trailer, closes the file, releases the
- * tables. Fills *counters. 0, HP_ESTATE if none runs, HP_EIO if a write failed (the file is
- * closed and readable up to what was written). GIL. */
-int hp_profile_stop(hp_counters_t *counters);
+/* 1 between install and uninstall (in a forked child too: the parent's hooks came along). GIL. */
+int hp_hooks_installed(void);
 
 /* Enters (quiet != 0) or leaves a quiet section; sections nest. Inside one, the calling thread's
  * allocations are not sampled (frees of sampled blocks still are): heapprof_nb's own bookkeeping
@@ -83,16 +48,5 @@ int hp_profile_stop(hp_counters_t *counters);
 void hp_hooks_set_quiet(int quiet);
 /* How deep the calling thread is in quiet sections (0 = sampled normally). */
 int hp_hooks_quiet_depth(void);
-
-/* 1 while a profile runs (0 in a forked child, which stops profiling at fork). GIL. */
-int hp_profile_running(void);
-
-/* The counters so far. GIL. */
-void hp_profile_counters(hp_counters_t *counters);
-
-/* Stats mode: install counting hooks / remove them and read the histogram. GIL. */
-int hp_stats_start(void);
-int hp_stats_stop(hp_stats_result_t *out);
-int hp_stats_running(void);
 
 #endif /* HP_HOOKS_H */

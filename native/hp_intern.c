@@ -7,8 +7,11 @@
 
 #include "hp_common.h"
 
+#define MIN_CAPACITY 16u          /* slots of the smallest table */
+#define INITIAL_STACK_FRAMES 4096u /* frame ids of all stacks, before the first growth */
+
 static size_t round_pow2(size_t n) {
-    size_t c = 16;
+    size_t c = MIN_CAPACITY;
     while (c < n) {
         c <<= 1;
     }
@@ -91,7 +94,7 @@ int hp_stacktab_init(hp_stacktab_t *t, size_t capacity) {
     if (t->slots == NULL) {
         return HP_ENOMEM;
     }
-    t->frames_cap = 4096;
+    t->frames_cap = INITIAL_STACK_FRAMES;
     t->frames = malloc(t->frames_cap * sizeof(*t->frames));
     if (t->frames == NULL) {
         free(t->slots);

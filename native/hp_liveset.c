@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MIN_CAPACITY 1024u  /* slots of the smallest table */
+#define SATURATED 255u      /* a filter count that no longer knows its true value */
+
 _Atomic uint8_t hp_live_filter[HP_FILTER_SIZE]; /* written under the hp_log lock, read by any thread */
 
 static inline size_t slot_of(uintptr_t address, size_t capacity) {
@@ -15,7 +18,7 @@ static inline size_t slot_of(uintptr_t address, size_t capacity) {
 static void filter_add(uintptr_t address) {
     _Atomic uint8_t *c = &hp_live_filter[hp_filter_index(address)];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-    if (v < 255) {
+    if (v < SATURATED) {
         atomic_store_explicit(c, (uint8_t)(v + 1), memory_order_relaxed);
     }
 }
@@ -23,13 +26,13 @@ static void filter_add(uintptr_t address) {
 static void filter_remove(uintptr_t address) {
     _Atomic uint8_t *c = &hp_live_filter[hp_filter_index(address)];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-    if (v > 0 && v < 255) { /* a saturated count no longer knows its true value: keep it */
+    if (v > 0 && v < SATURATED) { /* a saturated count no longer knows its true value: keep it */
         atomic_store_explicit(c, (uint8_t)(v - 1), memory_order_relaxed);
     }
 }
 
 int hp_liveset_init(hp_liveset_t *s, size_t capacity) {
-    size_t c = 1024;
+    size_t c = MIN_CAPACITY;
     while (c < capacity) {
         c <<= 1;
     }

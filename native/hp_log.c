@@ -13,7 +13,11 @@
 #include <unistd.h>
 
 #define BUFFER_FLUSH_AT (1u << 20)                     /* flush once this much is buffered */
-#define BUFFER_CAPACITY (BUFFER_FLUSH_AT + HP_MAX_STRING + 4096)
+/* Room past the flush mark for the largest record: a STRING or MARKER text of HP_MAX_STRING, or a
+ * META of HP_MAX_STRING in all, plus their tags and varints (HP_RECORD_*_MAX). */
+#define RECORD_SLACK 4096u
+#define BUFFER_CAPACITY (BUFFER_FLUSH_AT + HP_MAX_STRING + RECORD_SLACK)
+#define FALLBACK_PAGE_SIZE 4096u                       /* when sysconf cannot say */
 #define FLUSH_INTERVAL_NS 100000000u                   /* 100 ms */
 #define RSS_INTERVAL_NS 10000000u                      /* 10 ms */
 
@@ -75,7 +79,8 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
     return 0;
 }
 
-int hp_log_flush_unlocked(void) {
+/* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
+static int flush_unlocked(void) {
     if (!log_writable) {
         return HP_EIO;
     }
@@ -96,7 +101,7 @@ uint8_t *hp_log_reserve_unlocked(size_t n) {
     if (!log_writable || n > BUFFER_CAPACITY) {
         return NULL;
     }
-    if (buffer_used + n > BUFFER_CAPACITY && hp_log_flush_unlocked() != HP_OK) {
+    if (buffer_used + n > BUFFER_CAPACITY && flush_unlocked() != HP_OK) {
         return NULL;
     }
     return buffer + buffer_used;
@@ -105,7 +110,7 @@ uint8_t *hp_log_reserve_unlocked(size_t n) {
 void hp_log_commit_unlocked(size_t written) {
     buffer_used += written;
     if (buffer_used >= BUFFER_FLUSH_AT) {
-        (void)hp_log_flush_unlocked();
+        (void)flush_unlocked();
     }
 }
 
@@ -120,16 +125,11 @@ int hp_log_string_unlocked(uint32_t id, const char *text, size_t len) {
     if (len > HP_MAX_STRING) {
         len = HP_MAX_STRING;
     }
-    uint8_t *p = hp_log_reserve_unlocked(1 + 2 * HP_MAX_VARINT + len);
+    uint8_t *p = hp_log_reserve_unlocked(HP_RECORD_STRING_MAX(len));
     if (p == NULL) {
         return HP_EIO;
     }
-    size_t n = 0;
-    p[n++] = HP_TAG_STRING;
-    n += hp_put_varint(p + n, id);
-    n += hp_put_varint(p + n, len);
-    memcpy(p + n, text, len);
-    hp_log_commit_unlocked(n + len);
+    hp_log_commit_unlocked(hp_record_string(p, id, text, len));
     return HP_OK;
 }
 
@@ -139,15 +139,9 @@ int hp_log_marker(uint64_t kind, const char *label, size_t len) {
     }
     int rc = HP_EIO;
     hp_log_lock();
-    uint8_t *p = hp_log_reserve_unlocked(1 + 3 * HP_MAX_VARINT + len);
+    uint8_t *p = hp_log_reserve_unlocked(HP_RECORD_MARKER_MAX(len));
     if (p != NULL) {
-        size_t n = 0;
-        p[n++] = HP_TAG_MARKER;
-        n += hp_put_varint(p + n, hp_log_dt_unlocked());
-        n += hp_put_varint(p + n, kind);
-        n += hp_put_varint(p + n, len);
-        memcpy(p + n, label, len);
-        hp_log_commit_unlocked(n + len);
+        hp_log_commit_unlocked(hp_record_marker(p, hp_log_dt_unlocked(), kind, label, len));
         rc = HP_OK;
     }
     hp_log_unlock();
@@ -155,21 +149,14 @@ int hp_log_marker(uint64_t kind, const char *label, size_t len) {
 }
 
 int hp_log_meta(const char *key, size_t key_len, const char *value, size_t value_len) {
-    if (key_len > 4096 || value_len > HP_MAX_STRING - 4096) {
+    if (key_len > HP_LOG_META_KEY_MAX || value_len > HP_LOG_META_VALUE_MAX) {
         return HP_EINVAL;
     }
     int rc = HP_EIO;
     hp_log_lock();
-    uint8_t *p = hp_log_reserve_unlocked(1 + 2 * HP_MAX_VARINT + key_len + value_len);
+    uint8_t *p = hp_log_reserve_unlocked(HP_RECORD_META_MAX(key_len, value_len));
     if (p != NULL) {
-        size_t n = 0;
-        p[n++] = HP_TAG_META;
-        n += hp_put_varint(p + n, key_len);
-        memcpy(p + n, key, key_len);
-        n += key_len;
-        n += hp_put_varint(p + n, value_len);
-        memcpy(p + n, value, value_len);
-        hp_log_commit_unlocked(n + value_len);
+        hp_log_commit_unlocked(hp_record_meta(p, key, key_len, value, value_len));
         rc = HP_OK;
     }
     hp_log_unlock();
@@ -194,17 +181,13 @@ static uint64_t read_rss(void) {
     }
     uint64_t pages = strtoull(end + 1, NULL, 10);
     long page = sysconf(_SC_PAGESIZE);
-    return pages * (uint64_t)(page > 0 ? page : 4096);
+    return pages * (page > 0 ? (uint64_t)page : FALLBACK_PAGE_SIZE);
 }
 
 static void write_rss_unlocked(uint64_t rss) {
-    uint8_t *p = hp_log_reserve_unlocked(1 + 2 * HP_MAX_VARINT);
+    uint8_t *p = hp_log_reserve_unlocked(HP_RECORD_RSS_MAX);
     if (p != NULL) {
-        size_t n = 0;
-        p[n++] = HP_TAG_RSS;
-        n += hp_put_varint(p + n, hp_log_dt_unlocked());
-        n += hp_put_varint(p + n, rss);
-        hp_log_commit_unlocked(n);
+        hp_log_commit_unlocked(hp_record_rss(p, hp_log_dt_unlocked(), rss));
     }
 }
 
@@ -236,53 +219,15 @@ static void *flusher_main(void *arg) {
             write_rss_unlocked(rss);
         }
         if (log_writable && hp_now_ns() - last_flush_ns >= FLUSH_INTERVAL_NS) {
-            (void)hp_log_flush_unlocked();
+            (void)flush_unlocked();
         }
     }
     pthread_mutex_unlock(&log_lock);
     return NULL;
 }
 
-static size_t put_string(uint8_t *p, const char *s) {
-    size_t len = strlen(s);
-    size_t n = hp_put_varint(p, len);
-    memcpy(p + n, s, len);
-    return n + len;
-}
-
-static size_t encode_header(uint8_t *p, const hp_log_settings_t *s, uint64_t start_ns,
-                            uint64_t wall_ns) {
-    uint8_t *body = p + 16;
-    size_t n = 0;
-    n += hp_put_varint(body + n, (uint64_t)getpid());
-    n += put_string(body + n, s->python_version);
-    n += hp_put_varint(body + n, (uint64_t)s->mode);
-    n += hp_put_varint(body + n, s->mode == HP_MODE_SIZES ? 0 : s->rate);
-    int buckets = s->mode == HP_MODE_SIZES ? s->n_buckets : 0;
-    n += hp_put_varint(body + n, (uint64_t)buckets);
-    for (int i = 0; i < buckets; i++) {
-        n += hp_put_varint(body + n, s->thresholds[i]);
-        memcpy(body + n, &s->probabilities[i], 8); /* f64le: every platform we build on is LE */
-        n += 8;
-    }
-    n += hp_put_varint(body + n, s->max_frames);
-    n += hp_put_varint(body + n, s->seed);
-    n += hp_put_varint(body + n, start_ns);
-    n += hp_put_varint(body + n, wall_ns);
-    memcpy(p, HP_FORMAT_MAGIC, HP_FORMAT_MAGIC_LEN);
-    p[8] = HP_FORMAT_MAJOR & 0xff;
-    p[9] = HP_FORMAT_MAJOR >> 8;
-    p[10] = HP_FORMAT_MINOR & 0xff;
-    p[11] = HP_FORMAT_MINOR >> 8;
-    p[12] = (uint8_t)(n & 0xff);
-    p[13] = (uint8_t)((n >> 8) & 0xff);
-    p[14] = (uint8_t)((n >> 16) & 0xff);
-    p[15] = (uint8_t)((n >> 24) & 0xff);
-    return 16 + n;
-}
-
 int hp_log_open(const char *path, int exclusive, const hp_log_settings_t *settings) {
-    if (strlen(settings->python_version) > 64 || settings->n_buckets > HP_MAX_BUCKETS) {
+    if (strlen(settings->python_version) > HP_RECORD_MAX_PYTHON_VERSION || settings->n_buckets > HP_MAX_BUCKETS) {
         return HP_EINVAL;
     }
     uint8_t *buf = malloc(BUFFER_CAPACITY);
@@ -317,8 +262,8 @@ int hp_log_open(const char *path, int exclusive, const hp_log_settings_t *settin
     uint64_t start = hp_now_ns();
     last_time_ns = start;
     last_flush_ns = start;
-    buffer_used = encode_header(buffer, settings, start, hp_wall_ns());
-    int rc = hp_log_flush_unlocked();
+    buffer_used = hp_record_header(buffer, settings, (uint64_t)getpid(), start, hp_wall_ns());
+    int rc = flush_unlocked();
     flusher_stop = 0;
     hp_log_unlock();
     if (rc != HP_OK) {
@@ -364,17 +309,11 @@ int hp_log_close(const hp_counters_t *c) {
         statm_fd = -1;
     }
     hp_log_lock();
-    uint8_t *p = hp_log_reserve_unlocked(1 + (1 + HP_N_COUNTERS) * HP_MAX_VARINT);
+    uint8_t *p = hp_log_reserve_unlocked(HP_RECORD_TRAILER_MAX);
     if (p != NULL) {
-        size_t n = 0;
-        p[n++] = HP_TAG_TRAILER;
-        n += hp_put_varint(p + n, hp_log_dt_unlocked());
-#define HP_PUT_COUNTER(name, what) n += hp_put_varint(p + n, c->name);
-        HP_TRAILER_COUNTERS(HP_PUT_COUNTER)
-#undef HP_PUT_COUNTER
-        hp_log_commit_unlocked(n);
+        hp_log_commit_unlocked(hp_record_trailer(p, hp_log_dt_unlocked(), c));
     }
-    int rc = hp_log_flush_unlocked();
+    int rc = flush_unlocked();
     if (log_fd >= 0 && close(log_fd) != 0 && rc == HP_OK) {
         atomic_store(&write_errno, errno);
         rc = HP_EIO;

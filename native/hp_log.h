@@ -4,7 +4,7 @@
  * every 10 ms, so another thread or process can follow the file while it grows.
  *
  * One mutex, "the hp_log lock", guards the buffer, the file, the writer's clock and every table
- * of the profiler (hp_hooks.c). It is the only lock of the engine. Whoever holds it never waits
+ * of the profiling session (hp_events.c, hp_stacks.c). It is the only lock of the engine. Whoever holds it never waits
  * for the GIL, so a thread holding the GIL may take it. Functions suffixed _unlocked need it held.
  * A write error (disk full, I/O error) turns the writer off: hp_log_errno() tells why, nothing
  * more is written, and what reached the file stays readable. */
@@ -16,24 +16,8 @@
 
 #include "hp_common.h"
 #include "hp_format.h"
+#include "hp_record.h" /* hp_counters_t, hp_log_settings_t */
 
-/* The TRAILER's counters (hp_format.h says what each counts, and their order in the file). */
-typedef struct {
-#define HP_COUNTER_FIELD(name, what) uint64_t name;
-    HP_TRAILER_COUNTERS(HP_COUNTER_FIELD)
-#undef HP_COUNTER_FIELD
-} hp_counters_t;
-
-typedef struct {
-    const char *python_version;
-    hp_mode_t mode;
-    uint64_t rate;
-    int n_buckets;
-    const uint64_t *thresholds;
-    const double *probabilities;
-    uint32_t max_frames;
-    uint64_t seed;
-} hp_log_settings_t;
 
 /* Creates the file (mode 0600, O_EXCL when `exclusive`, never following a symlink), writes the
  * header and starts the flush thread. Returns 0, HP_EOPEN (errno set), HP_ENOMEM or HP_ETHREAD.
@@ -49,8 +33,8 @@ int hp_log_close(const hp_counters_t *counters);
 void hp_log_forget_in_child(void);
 
 void hp_log_lock(void);
+/* Taken and released around fork by the session's fork handlers, too. */
 void hp_log_unlock(void);
-/* For pthread_atfork: take the lock before fork, release it in the parent. */
 
 /* 1 while the file is open and no write has failed. Read under the lock. */
 int hp_log_writable_unlocked(void);
@@ -66,12 +50,14 @@ void hp_log_commit_unlocked(size_t written);
  * read under the lock, so records in the file are in time order. Hook-safe. */
 uint64_t hp_log_dt_unlocked(void);
 
-/* Writes the buffer to the file. Returns 0 or HP_EIO. Hook-safe. */
-int hp_log_flush_unlocked(void);
 
-/* Writes a record with a byte-string payload (STRING, MARKER, META helpers). Hook-safe. */
+/* Writes a STRING record (text cut at HP_MAX_STRING). HP_EIO if the writer is off. Hook-safe. */
 int hp_log_string_unlocked(uint32_t id, const char *text, size_t len);
-/* A MARKER (kind, label) or META (key, value) record; they take the lock themselves. */
+/* A MARKER (kind, label; cut at HP_MAX_STRING) or META (key, value) record; they take the lock
+ * themselves. A META key may have at most HP_LOG_META_KEY_MAX bytes and its value at most
+ * HP_LOG_META_VALUE_MAX (HP_EINVAL otherwise), so the record fits the buffer. */
+#define HP_LOG_META_KEY_MAX 4096u
+#define HP_LOG_META_VALUE_MAX (HP_MAX_STRING - HP_LOG_META_KEY_MAX)
 int hp_log_marker(uint64_t kind, const char *label, size_t len);
 int hp_log_meta(const char *key, size_t key_len, const char *value, size_t value_len);
 

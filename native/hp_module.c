@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* heapprof_nb._native: the binding of the engine. Converts arguments and results, maps engine
- * error codes to exceptions, and nothing else: every method forwards to hp_hooks / hp_numpy.
+ * error codes to exceptions, and finds NumPy's data handler through NumPy's C API (the one
+ * engine job that needs Python objects); every other method forwards to hp_session, hp_hooks,
+ * hp_log or hp_numpy. The only engine file that uses Python's object API.
  * The Python layer (heapprof_nb/_api.py) validates user input first, so errors here are for
  * states it cannot see (a failed write, an unopenable file). */
 #define PY_SSIZE_T_CLEAN
@@ -10,7 +12,70 @@
 
 #include "hp_format.h"
 #include "hp_hooks.h"
+#include "hp_log.h"
 #include "hp_numpy.h"
+#include "hp_session.h"
+#include "hp_stats.h"
+
+#ifdef HP_HAVE_NUMPY
+#define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stddef.h>
+#include <string.h>
+
+/* hp_numpy.h mirrors NumPy's allocator struct so the engine needs no NumPy header. */
+#define HP_SAME_FIELD(f) \
+    offsetof(PyDataMemAllocator, f) == offsetof(hp_numpy_allocator_t, f)
+_Static_assert(sizeof(PyDataMemAllocator) == sizeof(hp_numpy_allocator_t) && HP_SAME_FIELD(ctx) &&
+                   HP_SAME_FIELD(malloc) && HP_SAME_FIELD(calloc) && HP_SAME_FIELD(realloc) &&
+                   HP_SAME_FIELD(free),
+               "hp_numpy_allocator_t must match NumPy's PyDataMemAllocator");
+#undef HP_SAME_FIELD
+
+/* NumPy's C API, only when the program imported NumPy itself: we never import it. 0 when it is
+ * usable, 1 when not (not imported, incompatible). */
+static int import_numpy_api(void) {
+    if (PyArray_API != NULL) {
+        return 0;
+    }
+    PyObject *modules = PyImport_GetModuleDict();
+    if (PyDict_GetItemString(modules, "numpy") == NULL) {
+        return 1;
+    }
+    if (_import_array() < 0) {
+        PyErr_Clear(); /* an incompatible NumPy: profile without its arrays */
+        return 1;
+    }
+    return 0;
+}
+
+/* NumPy's default data handler's allocator, or NULL (with an exception set only on an unexpected
+ * error) when NumPy is not imported, lacks handlers, or the current handler is not the default. */
+static hp_numpy_allocator_t *numpy_default_allocator(void) {
+    if (import_numpy_api() != 0 || PyArray_GetNDArrayCFeatureVersion() < NPY_1_22_API_VERSION) {
+        return NULL;
+    }
+    PyObject *capsule = PyDataMem_GetHandler();
+    if (capsule == NULL) {
+        return NULL;
+    }
+    PyDataMem_Handler *handler = PyCapsule_GetPointer(capsule, "mem_handler");
+    Py_DECREF(capsule); /* the default handler's capsule is a module-lifetime singleton */
+    if (handler == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (strncmp(handler->name, "default_allocator", sizeof(handler->name)) != 0 ||
+        handler->version != 1) {
+        return NULL;
+    }
+    return (hp_numpy_allocator_t *)&handler->allocator;
+}
+#else
+static hp_numpy_allocator_t *numpy_default_allocator(void) { return NULL; }
+#endif
 
 /* The one place engine codes become exceptions. Returns NULL for use in a return statement. */
 static PyObject *set_error(int code, const char *path) {
@@ -107,7 +172,7 @@ static PyObject *native_start(PyObject *self, PyObject *args) {
         .max_frames = max_frames,
         .seed = seed,
     };
-    int rc = hp_profile_start(path, exclusive, &settings);
+    int rc = hp_session_start_profile(path, exclusive, &settings);
     if (rc != HP_OK) {
         return set_error(rc, path);
     }
@@ -116,7 +181,7 @@ static PyObject *native_start(PyObject *self, PyObject *args) {
 
 static PyObject *native_stop(PyObject *self, PyObject *unused) {
     hp_counters_t c;
-    int rc = hp_profile_stop(&c);
+    int rc = hp_session_stop_profile(&c);
     if (rc != HP_OK) {
         return set_error(rc, NULL);
     }
@@ -124,12 +189,12 @@ static PyObject *native_stop(PyObject *self, PyObject *unused) {
 }
 
 static PyObject *native_is_running(PyObject *self, PyObject *unused) {
-    return PyBool_FromLong(hp_profile_running());
+    return PyBool_FromLong(hp_session_profiling());
 }
 
 static PyObject *native_counters(PyObject *self, PyObject *unused) {
     hp_counters_t c;
-    hp_profile_counters(&c);
+    hp_session_counters(&c);
     return counters_dict(&c);
 }
 
@@ -140,7 +205,7 @@ static PyObject *native_mark(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Ks#:mark", &kind, &label, &len)) {
         return NULL;
     }
-    if (!hp_profile_running()) {
+    if (!hp_session_profiling()) {
         PyErr_SetString(PyExc_RuntimeError, "no profile is running");
         return NULL;
     }
@@ -154,7 +219,7 @@ static PyObject *native_meta(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "s#s#:meta", &key, &key_len, &value, &value_len)) {
         return NULL;
     }
-    if (!hp_profile_running()) {
+    if (!hp_session_profiling()) {
         PyErr_SetString(PyExc_RuntimeError, "no profile is running");
         return NULL;
     }
@@ -162,12 +227,16 @@ static PyObject *native_meta(PyObject *self, PyObject *args) {
     return rc == HP_OK ? Py_NewRef(Py_None) : set_error(rc, NULL);
 }
 
+/* True if NumPy's default allocator is (now) wrapped, False if it cannot be. */
 static PyObject *native_hook_numpy(PyObject *self, PyObject *unused) {
-    int rc = hp_numpy_install();
-    if (rc < 0) {
-        return NULL;
+    if (!hp_numpy_installed()) {
+        hp_numpy_allocator_t *allocator = numpy_default_allocator();
+        if (allocator == NULL) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_False);
+        }
+        hp_numpy_install(allocator);
     }
-    return PyBool_FromLong(rc);
+    Py_RETURN_TRUE;
 }
 
 static PyObject *native_numpy_hooked(PyObject *self, PyObject *unused) {
@@ -175,21 +244,23 @@ static PyObject *native_numpy_hooked(PyObject *self, PyObject *unused) {
 }
 
 static PyObject *native_stats_start(PyObject *self, PyObject *unused) {
-    int rc = hp_stats_start();
+    int rc = hp_session_start_stats();
     return rc == HP_OK ? Py_NewRef(Py_None) : set_error(rc, NULL);
 }
 
 static PyObject *native_stats_running(PyObject *self, PyObject *unused) {
-    return PyBool_FromLong(hp_stats_running());
+    return PyBool_FromLong(hp_session_stats_running());
 }
 
-static PyObject *tuple_of_u64(const uint64_t *values, int n) {
+/* A tuple of n items made by item(ctx, i) (new references), or NULL with an exception. */
+static PyObject *tuple_of(Py_ssize_t n, PyObject *(*item)(const void *ctx, Py_ssize_t i),
+                          const void *ctx) {
     PyObject *t = PyTuple_New(n);
     if (t == NULL) {
         return NULL;
     }
-    for (int i = 0; i < n; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(values[i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = item(ctx, i);
         if (v == NULL) {
             Py_DECREF(t);
             return NULL;
@@ -199,14 +270,22 @@ static PyObject *tuple_of_u64(const uint64_t *values, int n) {
     return t;
 }
 
+static PyObject *u64_item(const void *values, Py_ssize_t i) {
+    return PyLong_FromUnsignedLongLong(((const uint64_t *)values)[i]);
+}
+
+static PyObject *str_item(const void *names, Py_ssize_t i) {
+    return PyUnicode_FromString(((const char *const *)names)[i]);
+}
+
 static PyObject *native_stats_stop(PyObject *self, PyObject *unused) {
     hp_stats_result_t r;
-    int rc = hp_stats_stop(&r);
+    int rc = hp_session_stop_stats(&r);
     if (rc != HP_OK) {
         return set_error(rc, NULL);
     }
-    PyObject *counts = tuple_of_u64(r.counts, HP_STATS_BUCKETS);
-    PyObject *bytes = counts ? tuple_of_u64(r.bytes, HP_STATS_BUCKETS) : NULL;
+    PyObject *counts = tuple_of(HP_STATS_BUCKETS, u64_item, r.counts);
+    PyObject *bytes = counts ? tuple_of(HP_STATS_BUCKETS, u64_item, r.bytes) : NULL;
     if (bytes == NULL) {
         Py_XDECREF(counts);
         return NULL;
@@ -260,17 +339,9 @@ static PyObject *format_description(void) {
 #define HP_COUNTER_NAME(name, what) #name,
     static const char *const trailer[] = {HP_TRAILER_COUNTERS(HP_COUNTER_NAME)};
 #undef HP_COUNTER_NAME
-    PyObject *fields = PyTuple_New(HP_N_COUNTERS);
+    PyObject *fields = tuple_of(HP_N_COUNTERS, str_item, trailer);
     if (fields == NULL) {
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < HP_N_COUNTERS; i++) {
-        PyObject *name = PyUnicode_FromString(trailer[i]);
-        if (name == NULL) {
-            Py_DECREF(fields);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(fields, i, name);
     }
     return Py_BuildValue(
         "{s:y#,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:i,s:N,"
@@ -293,8 +364,8 @@ static PyObject *format_description(void) {
 }
 
 static int native_exec(PyObject *m) {
-    hp_hooks_on_uninstall(hp_numpy_uninstall);
-    if (hp_hooks_init() != HP_OK) {
+    hp_session_on_uninstall(hp_numpy_uninstall);
+    if (hp_session_init() != HP_OK) {
         PyErr_SetString(PyExc_RuntimeError, "heapprof_nb: could not register fork handlers");
         return -1;
     }

@@ -1,23 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* Wrapping NumPy's default data allocator (see hp_numpy.h). */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
 #include "hp_numpy.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "hp_events.h"
 #include "hp_hooks.h"
+#include "hp_stats.h"
 
-#ifdef HP_HAVE_NUMPY
-#define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#define PY_ARRAY_UNIQUE_SYMBOL hp_numpy_ARRAY_API
-#include <numpy/arrayobject.h>
-
-#include <string.h>
-
-/* NumPy's handler we patched and its original functions. GIL for writes; hooks read `orig`. */
-static PyDataMem_Handler *patched;
-static PyDataMemAllocator orig;
+static hp_numpy_allocator_t *patched; /* GIL */
+static hp_numpy_allocator_t orig;     /* written with the GIL before patching; read by any thread */
 
 static void stats_or_sample(void *p, size_t size) {
     if (atomic_load_explicit(&hp_hooks_kind, memory_order_relaxed) == HP_KIND_STATS) {
@@ -25,7 +18,7 @@ static void stats_or_sample(void *p, size_t size) {
             hp_stats_count(size);
         }
     } else {
-        hp_hooks_after_alloc(HP_DOMAIN_NUMPY, p, size);
+        hp_events_after_alloc(HP_DOMAIN_NUMPY, p, size);
     }
 }
 
@@ -62,10 +55,10 @@ static void *np_realloc(void *ctx, void *ptr, size_t size) {
      * back in if the call fails: then the old block is still allocated. */
     hp_tls.busy = 1;
     hp_live_t old;
-    int was_live = ptr != NULL && hp_liveset_maybe(ptr) && hp_hooks_take_live(ptr, &old);
+    int was_live = ptr != NULL && hp_liveset_maybe(ptr) && hp_events_take_live(ptr, &old);
     void *p = orig.realloc(orig.ctx, ptr, size);
     if (p == NULL && was_live) {
-        hp_hooks_restore_live(&old);
+        hp_events_restore_live(&old);
     }
     hp_tls.busy = 0;
     stats_or_sample(p, size);
@@ -75,80 +68,32 @@ static void *np_realloc(void *ctx, void *ptr, size_t size) {
 static void np_free(void *ctx, void *ptr, size_t size) {
     (void)ctx;
     if (ptr != NULL) {
-        hp_hooks_before_free(ptr);
+        hp_events_before_free(ptr);
     }
     orig.free(orig.ctx, ptr, size);
 }
 
-static int import_numpy_api(void) {
-    if (PyArray_API != NULL) {
-        return 0;
-    }
-    /* Only when the program imported NumPy itself: we never import it. */
-    PyObject *modules = PyImport_GetModuleDict();
-    if (PyDict_GetItemString(modules, "numpy") == NULL) {
-        return 1;
-    }
-    if (_import_array() < 0) {
-        PyErr_Clear(); /* an incompatible NumPy: profile without its arrays */
-        return 1;
-    }
-    return 0;
-}
-
-int hp_numpy_install(void) {
+void hp_numpy_install(hp_numpy_allocator_t *allocator) {
     if (patched != NULL) {
-        return 1;
+        return;
     }
-    int rc = import_numpy_api();
-    if (rc != 0) {
-        return rc > 0 ? 0 : -1;
-    }
-    if (PyArray_GetNDArrayCFeatureVersion() < NPY_1_22_API_VERSION) {
-        return 0;
-    }
-    PyObject *capsule = PyDataMem_GetHandler();
-    if (capsule == NULL) {
-        return -1;
-    }
-    PyDataMem_Handler *handler = PyCapsule_GetPointer(capsule, "mem_handler");
-    Py_DECREF(capsule); /* the default handler's capsule is a module-lifetime singleton */
-    if (handler == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    if (strncmp(handler->name, "default_allocator", sizeof(handler->name)) != 0 ||
-        handler->version != 1) {
-        return 0;
-    }
-    orig = handler->allocator;
-    patched = handler;
-    /* Pointer-sized stores: a thread reading them mid-update gets the old or the new function,
-     * and each forwards correctly. */
-    handler->allocator.malloc = np_malloc;
-    handler->allocator.calloc = np_calloc;
-    handler->allocator.realloc = np_realloc;
-    handler->allocator.free = np_free;
-    return 1;
+    orig = *allocator;
+    patched = allocator;
+    allocator->malloc = np_malloc;
+    allocator->calloc = np_calloc;
+    allocator->realloc = np_realloc;
+    allocator->free = np_free;
 }
 
 void hp_numpy_uninstall(void) {
     if (patched == NULL) {
         return;
     }
-    patched->allocator.malloc = orig.malloc;
-    patched->allocator.calloc = orig.calloc;
-    patched->allocator.realloc = orig.realloc;
-    patched->allocator.free = orig.free;
+    patched->malloc = orig.malloc;
+    patched->calloc = orig.calloc;
+    patched->realloc = orig.realloc;
+    patched->free = orig.free;
     patched = NULL; /* `orig` stays valid for hooks still running */
 }
 
 int hp_numpy_installed(void) { return patched != NULL; }
-
-#else /* !HP_HAVE_NUMPY */
-
-int hp_numpy_install(void) { return 0; }
-void hp_numpy_uninstall(void) {}
-int hp_numpy_installed(void) { return 0; }
-
-#endif

@@ -119,17 +119,13 @@ hp_thread_t *hp_sampler_thread(void) {
     return t;
 }
 
-/* An exponential gap of mean `rate` bytes, at least 1 (0 is the "take the slow path" mark). */
+/* Gaps drawn from this thread's generator (the maths: hp_sampler_byte_gap, _count_gap). */
 static uint64_t draw_byte_gap(hp_thread_t *t) {
-    double gap = -(double)hp_sampler_config.rate * log(uniform_open0(t));
-    return gap >= 1.8e19 ? UINT64_MAX : (gap < 1.0 ? 1 : (uint64_t)gap);
+    return hp_sampler_byte_gap(hp_sampler_config.rate, uniform_open0(t));
 }
 
-/* A geometric number of allocations to skip before the next sample of a bucket with
- * ln(1 - p) = log1m_p (p < 1). */
 static int64_t draw_count_gap(hp_thread_t *t, double log1m_p) {
-    double gap = floor(log(uniform_open0(t)) / log1m_p);
-    return gap >= 9.0e18 ? INT64_MAX : (int64_t)gap;
+    return hp_sampler_count_gap(log1m_p, uniform_open0(t));
 }
 
 /* This thread's state with its generator seeded for `epoch`: each run reseeds every thread from

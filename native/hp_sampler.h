@@ -4,9 +4,9 @@
  * Byte sampling (mode HP_MODE_BYTES, after tcmalloc and Go): every thread keeps a countdown of
  * bytes. An allocation of s bytes subtracts s; when the countdown would go below zero the
  * allocation is sampled and a fresh gap is drawn from an exponential distribution with mean R
- * (-R ln U). Because the exponential is memoryless, the countdown left before any allocation is
+ * (-R ln U, hp_sampler_byte_gap). Because the exponential is memoryless, the countdown left before any allocation is
  * itself Exp(R), so each allocation is sampled independently with probability
- *     p(s) = 1 - exp(-s/R)
+ *     p(s) = 1 - exp(-s/R)                     (hp_format_byte_probability, hp_format.h)
  * and weighting each sample by s/p bytes (1/p objects) makes every sum an unbiased estimate of the
  * true sum. Its variance for a set of live blocks is sum(s^2 (1-p)/p), about R*B for B bytes of
  * small blocks: one sigma is sqrt(R/B) relative, e.g. 2.5% of 100 MB at R = 64 KiB. The weight is
@@ -14,8 +14,9 @@
  *
  * Per-size probabilities (HP_MODE_SIZES, heapprof): an allocation falls in the bucket of the
  * largest threshold <= s and is sampled with that bucket's probability p; weight s/p. Instead of a
- * random draw per allocation, each thread counts down a geometric number of allocations per bucket,
- * which is the same distribution at the cost of a decrement.
+ * random draw per allocation, each thread counts down a geometric number of allocations per bucket
+ * (floor(ln U / ln(1 - p)), hp_sampler_count_gap), which is the same distribution at the cost of a
+ * decrement.
  *
  * HP_MODE_ALL samples everything with weight s (exact mode, `rate=1`).
  *
@@ -27,6 +28,7 @@
 #ifndef HP_SAMPLER_H
 #define HP_SAMPLER_H
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -92,6 +94,21 @@ static inline int hp_sampler_skip(uint64_t size) {
         return 1;
     }
     return 0;
+}
+
+/* The countdown maths, pure functions of a uniform draw u in (0, 1] (so ln u is finite).
+ * A byte gap of mean `rate`: -rate ln u, at least 1 (0 is the "not drawn yet" mark of
+ * bytes_left) and saturated at UINT64_MAX. */
+static inline uint64_t hp_sampler_byte_gap(uint64_t rate, double u) {
+    double gap = -(double)rate * log(u);
+    return gap >= 1.8e19 ? UINT64_MAX : (gap < 1.0 ? 1 : (uint64_t)gap);
+}
+
+/* The number of allocations to skip before the next sample of a bucket with probability p < 1,
+ * given log1m_p = ln(1 - p): geometric, floor(ln u / ln(1 - p)), saturated at INT64_MAX. */
+static inline int64_t hp_sampler_count_gap(double log1m_p, double u) {
+    double gap = floor(log(u) / log1m_p);
+    return gap >= 9.0e18 ? INT64_MAX : (int64_t)gap;
 }
 
 /* Returns 1 if an allocation of `size` bytes is to be sampled. Hook-safe. */

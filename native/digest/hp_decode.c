@@ -10,45 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { VAR_OK = 0, VAR_MORE = 1, VAR_BAD = 2 };
-
-/* Unsigned LEB128 at p (at most 10 bytes, the 10th at most 1). On VAR_OK, *v and *next are set;
- * otherwise neither is touched. */
-static inline int get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v,
-                             const uint8_t **next) {
-    if (p >= end) {
-        return VAR_MORE;
-    }
-    uint8_t b = *p;
-    if (b < 0x80) {
-        *v = b;
-        *next = p + 1;
-        return VAR_OK;
-    }
-    uint64_t r = b & 0x7F;
-    unsigned shift = 7;
-    const uint8_t *q = p + 1;
-    for (;;) {
-        if (q >= end) {
-            return VAR_MORE;
-        }
-        b = *q++;
-        if (b < 0x80) {
-            if (shift == 63 && b > 1) {
-                return VAR_BAD;
-            }
-            *v = r | ((uint64_t)b << shift);
-            *next = q;
-            return VAR_OK;
-        }
-        if (shift == 63) {
-            return VAR_BAD;
-        }
-        r |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-    }
-}
-
 int hp_dec_fail(hp_dec_error_t *err, int code, uint64_t offset, const char *fmt, ...) {
     if (err != NULL) {
         err->code = code;
@@ -62,7 +23,9 @@ int hp_dec_fail(hp_dec_error_t *err, int code, uint64_t offset, const char *fmt,
     return code;
 }
 
-int hp_dec_utf8_valid(const uint8_t *s, size_t len) {
+/* 1 if buf[0..len) is valid UTF-8 as Python's strict decoder sees it (no surrogates, no
+ * overlong forms, nothing above U+10FFFF), else 0. */
+static int utf8_valid(const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         uint8_t c = s[i];
@@ -111,12 +74,12 @@ int hp_dec_utf8_valid(const uint8_t *s, size_t len) {
 
 static int header_var(const uint8_t *buf, const uint8_t **p, const uint8_t *end, uint64_t *v,
                       const char *what, hp_dec_error_t *err) {
-    int r = get_varint(*p, end, v, p);
-    if (r == VAR_MORE) {
+    int r = hp_get_varint(*p, end, v, p);
+    if (r == HP_VARINT_MORE) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(*p - buf),
                            "header body ends inside %s (header)", what);
     }
-    if (r == VAR_BAD) {
+    if (r == HP_VARINT_BAD) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(*p - buf),
                            "over-long varint in %s (header)", what);
     }
@@ -181,23 +144,23 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
     p += vlen;
     const uint8_t *at = p;
     HVAR(h->mode, "mode");
-    if (h->mode > 2) {
+    if (h->mode > HP_MODE_ALL) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "unknown sampling mode %llu (known: 0, 1, 2) (header)",
                            (unsigned long long)h->mode);
     }
     at = p;
     HVAR(h->rate, "rate");
-    if (h->mode == 0 && h->rate < 1) {
+    if (h->mode == HP_MODE_BYTES && h->rate < 1) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 0 (byte sampling) needs rate >= 1 (header)");
     }
-    if (h->mode == 1 && h->rate != 0) {
+    if (h->mode == HP_MODE_SIZES && h->rate != 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 1 (per-size probabilities) needs rate 0, not %llu (header)",
                            (unsigned long long)h->rate);
     }
-    if (h->mode == 2 && h->rate != 1) {
+    if (h->mode == HP_MODE_ALL && h->rate != 1) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 2 (every allocation) needs rate 1, not %llu (header)",
                            (unsigned long long)h->rate);
@@ -210,11 +173,11 @@ int hp_dec_header(const uint8_t *buf, size_t len, hp_dec_header_t *h, hp_dec_err
                            "n_buckets %llu exceeds the limit of %d (header)",
                            (unsigned long long)nb, HP_MAX_BUCKETS);
     }
-    if (h->mode == 1 && nb == 0) {
+    if (h->mode == HP_MODE_SIZES && nb == 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode 1 (per-size probabilities) needs at least one bucket (header)");
     }
-    if (h->mode != 1 && nb != 0) {
+    if (h->mode != HP_MODE_SIZES && nb != 0) {
         return hp_dec_fail(err, HP_DEC_EFORMAT, (uint64_t)(at - buf),
                            "mode %llu must have n_buckets 0, not %llu (header)",
                            (unsigned long long)h->mode, (unsigned long long)nb);
@@ -300,14 +263,35 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
 #define OFF(ptr) (base + (uint64_t)((ptr) - buf))
 #define VAR(dst)                                                                          \
     do {                                                                                  \
-        int r_ = get_varint(p, end, &(dst), &p);                                          \
-        if (r_ == VAR_MORE) {                                                             \
+        int r_ = hp_get_varint(p, end, &(dst), &p);                                          \
+        if (r_ == HP_VARINT_MORE) {                                                             \
             return HP_DEC_MORE;                                                           \
         }                                                                                 \
-        if (r_ == VAR_BAD) {                                                              \
+        if (r_ == HP_VARINT_BAD) {                                                              \
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p),                               \
                                "over-long varint (more than 10 bytes or above 2**64-1)"); \
         }                                                                                 \
+    } while (0)
+/* A `bytes` field in two steps, so that checks between them come in the reference reader's
+ * order: its length (at most `limit`, else a format error naming `what`), then its bytes, which
+ * `data` points at and p moves past. */
+#define BYTES_LEN(len, limit, what)                                                       \
+    do {                                                                                  \
+        const uint8_t *len_at_ = p;                                                       \
+        VAR(len);                                                                         \
+        if ((len) > (limit)) {                                                            \
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at_),                         \
+                               what " of %llu bytes exceeds the limit of %u",             \
+                               (unsigned long long)(len), (unsigned)(limit));             \
+        }                                                                                 \
+    } while (0)
+#define BYTES_DATA(data, len)                                                             \
+    do {                                                                                  \
+        if ((uint64_t)(end - p) < (len)) {                                                \
+            return HP_DEC_MORE;                                                           \
+        }                                                                                 \
+        (data) = p;                                                                       \
+        p += (len);                                                                       \
     } while (0)
 #define ADVANCE_TIME()                                                                       \
     do {                                                                                     \
@@ -429,14 +413,10 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
                                "STRING of %llu bytes exceeds the limit of %u",
                                (unsigned long long)rec->text_len, HP_MAX_STRING);
         }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
+        BYTES_DATA(rec->text, rec->text_len);
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "STRING text is not UTF-8");
         }
-        rec->text = p;
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->text_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "STRING text is not UTF-8");
-        }
-        p += rec->text_len;
         st->n_strings = rec->id;
         break;
     }
@@ -460,56 +440,26 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
     case HP_TAG_MARKER: {
         VAR(rec->dt);
         VAR(rec->kind);
-        const uint8_t *len_at = p;
-        VAR(rec->text_len);
-        if (rec->text_len > HP_MAX_STRING) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "MARKER label of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_MAX_STRING);
+        BYTES_LEN(rec->text_len, HP_MAX_STRING, "MARKER label");
+        BYTES_DATA(rec->text, rec->text_len);
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "MARKER label is not UTF-8");
         }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
-        }
-        rec->text = p;
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->text_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "MARKER label is not UTF-8");
-        }
-        p += rec->text_len;
         ADVANCE_TIME();
         st->time_ns = rec->time_ns;
         break;
     }
     case HP_TAG_META: {
-        const uint8_t *len_at = p;
-        VAR(rec->text_len);
-        if (rec->text_len > HP_MAX_STRING) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "META key of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->text_len, HP_MAX_STRING);
-        }
-        if ((uint64_t)(end - p) < rec->text_len) {
-            return HP_DEC_MORE;
-        }
-        rec->text = p;
-        p += rec->text_len;
-        len_at = p;
-        VAR(rec->value_len);
-        if (rec->value_len > HP_MAX_META_VALUE) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(len_at),
-                               "META value of %llu bytes exceeds the limit of %u",
-                               (unsigned long long)rec->value_len, HP_MAX_META_VALUE);
-        }
-        if ((uint64_t)(end - p) < rec->value_len) {
-            return HP_DEC_MORE;
-        }
-        rec->value = p;
-        if (st->strict && !hp_dec_utf8_valid(rec->text, (size_t)rec->text_len)) {
+        BYTES_LEN(rec->text_len, HP_MAX_STRING, "META key");
+        BYTES_DATA(rec->text, rec->text_len);
+        BYTES_LEN(rec->value_len, HP_MAX_META_VALUE, "META value");
+        BYTES_DATA(rec->value, rec->value_len);
+        if (st->strict && !utf8_valid(rec->text, (size_t)rec->text_len)) {
             return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->text), "META key is not UTF-8");
         }
-        if (st->strict && !hp_dec_utf8_valid(p, (size_t)rec->value_len)) {
-            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(p), "META value is not UTF-8");
+        if (st->strict && !utf8_valid(rec->value, (size_t)rec->value_len)) {
+            return hp_dec_fail(err, HP_DEC_EFORMAT, OFF(rec->value), "META value is not UTF-8");
         }
-        p += rec->value_len;
         break;
     }
     case HP_TAG_TRAILER:
@@ -525,6 +475,8 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
         return hp_dec_fail(err, HP_DEC_EFORMAT, base, "unknown record tag %#04x", tag);
     }
 #undef VAR
+#undef BYTES_LEN
+#undef BYTES_DATA
 #undef OFF
 #undef ADVANCE_TIME
     *used = (size_t)(p - buf);

@@ -117,10 +117,6 @@ int hp_dec_record(hp_dec_state_t *st, const uint8_t *buf, size_t len, hp_dec_rec
 /* The frame ids of a STACK record decoded by hp_dec_record(), into out[0..rec->depth). */
 void hp_dec_stack_frames(const hp_dec_record_t *rec, uint64_t *out);
 
-/* 1 if buf[0..len) is valid UTF-8 as Python's strict decoder sees it (no surrogates, no
- * overlong forms, nothing above U+10FFFF), else 0. */
-int hp_dec_utf8_valid(const uint8_t *buf, size_t len);
-
 /* Fills *err (code, offset, printf-style message); returns code. */
 int hp_dec_fail(hp_dec_error_t *err, int code, uint64_t offset, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)

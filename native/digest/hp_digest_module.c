@@ -3,33 +3,25 @@
  * that touches the Python C API. One type, Digester, wraps an hp_digest_t; every method is a
  * short conversion around one hp_digest call, and errors go through one mapping function.
  *
- * Threads: feed_fd() runs the decoder with the GIL released, one chunk at a time, taking the
- * object's lock around each chunk so queries from other threads interleave with a long digest.
- * progress() and cancel() touch only atomics and never wait. Bulk results (series, per-stack
+ * Threads: feed_fd() runs the feed loop (hp_feed.c) with the GIL released, one chunk at a time,
+ * the digest's lock held around each chunk so queries from other threads interleave with a long
+ * digest. progress() and cancel() touch only atomics and never wait. Bulk results (series, per-stack
  * sums) come back as bytes of packed native arrays that the Python side wraps with
  * array.array, so no per-element Python object is made here. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <pythread.h>
 
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "hp_decode.h"
 #include "hp_digest.h"
+#include "hp_feed.h"
 
 typedef struct {
     PyObject_HEAD
-    hp_digest_t *d;               /* guarded by `lock` */
-    hp_reader_t reader;           /* owned by the feeder (the thread that set `feeding`) */
-    PyThread_type_lock lock;
-    atomic_int feeding;           /* 1 while a feed call runs */
-    atomic_int cancel;            /* set by cancel(), read by the feeder between chunks */
-    atomic_int cancelled;         /* the last feed stopped because of cancel() */
-    _Atomic uint64_t consumed;    /* bytes digested (header and complete records) */
-    _Atomic uint64_t received;    /* bytes read from the file or given */
-    _Atomic uint64_t target;      /* size of the file at the last feed_fd, or received */
+    hp_feeder_t feed;             /* the digest, its lock and its feed state (hp_feed.h) */
+    int ready;                    /* hp_feeder_init succeeded */
 } DigesterObject;
 
 static PyTypeObject Digester_Type;
@@ -69,15 +61,15 @@ static PyObject *set_error(const hp_dec_error_t *err) {
 
 /* Takes the object's lock; waits without the GIL if another thread has it. */
 static void lock_obj(DigesterObject *self) {
-    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+    if (!hp_feeder_trylock(&self->feed)) {
         Py_BEGIN_ALLOW_THREADS
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        hp_feeder_lock(&self->feed);
         Py_END_ALLOW_THREADS
     }
 }
 
 static void unlock_obj(DigesterObject *self) {
-    PyThread_release_lock(self->lock);
+    hp_feeder_unlock(&self->feed);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -88,18 +80,11 @@ static PyObject *Digester_new(PyTypeObject *type, PyObject *args, PyObject *kwds
     if (self == NULL) {
         return NULL;
     }
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
+    if (hp_feeder_init(&self->feed) != HP_DEC_OK) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    hp_reader_init(&self->reader);
-    atomic_init(&self->feeding, 0);
-    atomic_init(&self->cancel, 0);
-    atomic_init(&self->cancelled, 0);
-    atomic_init(&self->consumed, 0);
-    atomic_init(&self->received, 0);
-    atomic_init(&self->target, 0);
+    self->ready = 1;
     return (PyObject *)self;
 }
 
@@ -116,7 +101,7 @@ static int Digester_init(DigesterObject *self, PyObject *args, PyObject *kwds) {
                                      &precision, &index_limit, &strict)) {
         return -1;
     }
-    if (self->d != NULL) {
+    if (self->feed.d != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Digester.__init__ called twice");
         return -1;
     }
@@ -126,8 +111,8 @@ static int Digester_init(DigesterObject *self, PyObject *args, PyObject *kwds) {
     opt.index_limit = index_limit;
     opt.strict = strict;
     hp_dec_error_t err;
-    self->d = hp_digest_new(&opt, &err);
-    if (self->d == NULL) {
+    self->feed.d = hp_digest_new(&opt, &err);
+    if (self->feed.d == NULL) {
         if (err.code == HP_DEC_ESTATE) {
             PyErr_SetString(PyExc_ValueError, err.message);
         }
@@ -140,19 +125,28 @@ static int Digester_init(DigesterObject *self, PyObject *args, PyObject *kwds) {
 }
 
 static void Digester_dealloc(DigesterObject *self) {
-    hp_digest_free(self->d);
-    hp_reader_fini(&self->reader);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
+    if (self->ready) {
+        hp_feeder_fini(&self->feed);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int check_ready(DigesterObject *self) {
-    if (self->d == NULL) {
+    if (self->feed.d == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Digester not initialised");
         return -1;
     }
+    return 0;
+}
+
+/* The digest's facts, read under its lock; -1 with an exception if the object is not ready. */
+static int read_info(DigesterObject *self, hp_digest_info_t *in) {
+    if (check_ready(self) < 0) {
+        return -1;
+    }
+    lock_obj(self);
+    hp_digest_info(self->feed.d, in);
+    unlock_obj(self);
     return 0;
 }
 
@@ -160,27 +154,11 @@ static int begin_feed(DigesterObject *self) {
     if (check_ready(self) < 0) {
         return -1;
     }
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&self->feeding, &expected, 1)) {
+    if (hp_feeder_begin(&self->feed) != HP_DEC_OK) {
         PyErr_SetString(PyExc_RuntimeError, "another thread is feeding this digest");
         return -1;
     }
     return 0;
-}
-
-/* Digests what the reader holds; called without the GIL by the feeder. */
-static int digest_pending(DigesterObject *self, hp_dec_error_t *err) {
-    hp_reader_t *r = &self->reader;
-    size_t used = 0;
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    int rc = hp_digest_feed(self->d, r->buf + r->start, hp_reader_pending(r), &used, err);
-    PyThread_release_lock(self->lock);
-    r->start += used;
-    if (r->start == r->end) {
-        r->start = r->end = 0;
-    }
-    atomic_store(&self->consumed, r->file_off - hp_reader_pending(r));
-    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -197,41 +175,11 @@ static PyObject *Digester_feed_fd(DigesterObject *self, PyObject *arg) {
     if (fd < 0 || begin_feed(self) < 0) {
         return NULL;
     }
-    struct stat stbuf;
-    if (fstat(fd, &stbuf) == 0 && (uint64_t)stbuf.st_size > atomic_load(&self->target)) {
-        atomic_store(&self->target, (uint64_t)stbuf.st_size);
-    }
     hp_dec_error_t err;
-    int rc = HP_DEC_OK;
-    int eof = 0;
-    atomic_store(&self->cancelled, 0);
+    int rc, eof;
     Py_BEGIN_ALLOW_THREADS
-    for (;;) {
-        if (atomic_load(&self->cancel)) {
-            atomic_store(&self->cancelled, 1);
-            break;
-        }
-        size_t got;
-        rc = hp_reader_fill(&self->reader, fd, HP_DIGEST_CHUNK, &got, &err);
-        if (rc != HP_DEC_OK) {
-            break;
-        }
-        if (got == 0) {
-            eof = 1;
-            break;
-        }
-        uint64_t received = self->reader.file_off;
-        atomic_store(&self->received, received);
-        if (received > atomic_load(&self->target)) {
-            atomic_store(&self->target, received);
-        }
-        rc = digest_pending(self, &err);
-        if (rc != HP_DEC_OK) {
-            break;
-        }
-    }
+    rc = hp_feeder_fd(&self->feed, fd, &eof, &err);
     Py_END_ALLOW_THREADS
-    atomic_store(&self->feeding, 0);
     if (rc != HP_DEC_OK) {
         return set_error(&err);
     }
@@ -254,20 +202,8 @@ static PyObject *Digester_feed(DigesterObject *self, PyObject *arg) {
     hp_dec_error_t err;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = hp_reader_append(&self->reader, view.buf, (size_t)view.len);
-    if (rc == HP_DEC_OK) {
-        rc = digest_pending(self, &err);
-    }
-    else {
-        hp_dec_fail(&err, rc, 0, "out of memory");
-    }
+    rc = hp_feeder_bytes(&self->feed, view.buf, (size_t)view.len, &err);
     Py_END_ALLOW_THREADS
-    uint64_t received = self->reader.file_off;
-    atomic_store(&self->received, received);
-    if (received > atomic_load(&self->target)) {
-        atomic_store(&self->target, received);
-    }
-    atomic_store(&self->feeding, 0);
     PyBuffer_Release(&view);
     if (rc != HP_DEC_OK) {
         return set_error(&err);
@@ -276,12 +212,12 @@ static PyObject *Digester_feed(DigesterObject *self, PyObject *arg) {
 }
 
 static PyObject *Digester_cancel(DigesterObject *self, PyObject *unused) {
-    atomic_store(&self->cancel, 1);
+    hp_feeder_set_cancel(&self->feed, 1);
     Py_RETURN_NONE;
 }
 
 static PyObject *Digester_clear_cancel(DigesterObject *self, PyObject *unused) {
-    atomic_store(&self->cancel, 0);
+    hp_feeder_set_cancel(&self->feed, 0);
     Py_RETURN_NONE;
 }
 
@@ -291,9 +227,9 @@ PyDoc_STRVAR(progress_doc,
 "Lock-free: safe to call while another thread feeds.");
 
 static PyObject *Digester_progress(DigesterObject *self, PyObject *unused) {
-    return Py_BuildValue("(KKK)", (unsigned long long)atomic_load(&self->consumed),
-                         (unsigned long long)atomic_load(&self->received),
-                         (unsigned long long)atomic_load(&self->target));
+    return Py_BuildValue("(KKK)", (unsigned long long)atomic_load(&self->feed.consumed),
+                         (unsigned long long)atomic_load(&self->feed.received),
+                         (unsigned long long)atomic_load(&self->feed.target));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -309,13 +245,10 @@ static int dict_set(PyObject *dict, const char *key, PyObject *value) {
 }
 
 static PyObject *Digester_info(DigesterObject *self, PyObject *unused) {
-    if (check_ready(self) < 0) {
+    hp_digest_info_t in;
+    if (read_info(self, &in) < 0) {
         return NULL;
     }
-    hp_digest_info_t in;
-    lock_obj(self);
-    hp_digest_info(self->d, &in);
-    unlock_obj(self);
     PyObject *d = PyDict_New();
     if (d == NULL) {
         return NULL;
@@ -326,7 +259,7 @@ static PyObject *Digester_info(DigesterObject *self, PyObject *unused) {
         dict_set(d, "final", PyBool_FromLong(in.final)) ||
         dict_set(d, "failed", PyBool_FromLong(in.failed)) ||
         dict_set(d, "has_index", PyBool_FromLong(in.has_index)) ||
-        dict_set(d, "cancelled", PyBool_FromLong(atomic_load(&self->cancelled))) ||
+        dict_set(d, "cancelled", PyBool_FromLong(atomic_load(&self->feed.cancelled))) ||
         dict_set(d, "offset", U(offset)) || dict_set(d, "records", U(records)) ||
         dict_set(d, "end_ns", U(end_ns)) || dict_set(d, "bucket_ns", U(bucket_ns)) ||
         dict_set(d, "n_buckets", U(n_buckets)) || dict_set(d, "n_strings", U(n_strings)) ||
@@ -342,8 +275,8 @@ static PyObject *Digester_info(DigesterObject *self, PyObject *unused) {
         dict_set(d, "index_bytes", U(index_bytes)) ||
         dict_set(d, "memory_bytes", U(memory_bytes)) ||
         dict_set(d, "pending", PyLong_FromUnsignedLongLong(
-                                   (unsigned long long)(atomic_load(&self->received) -
-                                                        atomic_load(&self->consumed))))) {
+                                   (unsigned long long)(atomic_load(&self->feed.received) -
+                                                        atomic_load(&self->feed.consumed))))) {
         Py_DECREF(d);
         return NULL;
     }
@@ -357,7 +290,7 @@ static PyObject *Digester_header(DigesterObject *self, PyObject *unused) {
     }
     lock_obj(self);
     const uint8_t *hb;
-    const hp_dec_header_t *h = hp_digest_header(self->d, &hb);
+    const hp_dec_header_t *h = hp_digest_header(self->feed.d, &hb);
     if (h == NULL) {
         unlock_obj(self);
         Py_RETURN_NONE;
@@ -423,12 +356,12 @@ static PyObject *table_list(DigesterObject *self, PyObject *args, uint64_t first
     }
     lock_obj(self);
     hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
+    hp_digest_info(self->feed.d, &in);
     uint64_t end = count(&in) + first_id; /* one past the last id */
     uint64_t n = end > start ? end - start : 0;
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (uint64_t i = 0; list != NULL && i < n; i++) {
-        PyObject *entry = item(self->d, start + i);
+        PyObject *entry = item(self->feed.d, start + i);
         if (entry == NULL) {
             Py_CLEAR(list);
             break;
@@ -504,7 +437,7 @@ static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
     }
     lock_obj(self);
     hp_digest_info_t in;
-    hp_digest_info(self->d, &in);
+    hp_digest_info(self->feed.d, &in);
     if (start < 1) {
         start = 1;
     }
@@ -512,7 +445,7 @@ static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
         size_t depth;
-        hp_digest_stack(self->d, start + i, &depth);
+        hp_digest_stack(self->feed.d, start + i, &depth);
         total += depth;
     }
     PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 8));
@@ -523,7 +456,7 @@ static PyObject *Digester_stacks_packed(DigesterObject *self, PyObject *args) {
         uint64_t k = 0;
         for (uint64_t i = 0; i < n; i++) {
             size_t depth;
-            const uint32_t *src = hp_digest_stack(self->d, start + i, &depth);
+            const uint32_t *src = hp_digest_stack(self->feed.d, start + i, &depth);
             o[i] = k;
             if (depth) {
                 memcpy(f + k, src, depth * 4);
@@ -578,13 +511,10 @@ static PyObject *Digester_meta(DigesterObject *self, PyObject *args) {
 PyDoc_STRVAR(trailer_doc, "trailer() -> tuple of the 8 TRAILER counters, or None without one");
 
 static PyObject *Digester_trailer(DigesterObject *self, PyObject *unused) {
-    if (check_ready(self) < 0) {
+    hp_digest_info_t in;
+    if (read_info(self, &in) < 0) {
         return NULL;
     }
-    hp_digest_info_t in;
-    lock_obj(self);
-    hp_digest_info(self->d, &in);
-    unlock_obj(self);
     if (!in.complete) {
         Py_RETURN_NONE;
     }
@@ -608,7 +538,7 @@ static PyObject *Digester_last_error(DigesterObject *self, PyObject *unused) {
         return NULL;
     }
     lock_obj(self);
-    const hp_dec_error_t *e = hp_digest_last_error(self->d);
+    const hp_dec_error_t *e = hp_digest_last_error(self->feed.d);
     PyObject *r = e ? PyUnicode_FromFormat("%s at byte offset %llu", e->message,
                                            (unsigned long long)e->offset)
                     : Py_NewRef(Py_None);
@@ -644,9 +574,9 @@ static PyObject *Digester_history(DigesterObject *self, PyObject *args) {
     hp_history_t h;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    rc = hp_digest_history(self->d, points, top, &h);
-    PyThread_release_lock(self->lock);
+    hp_feeder_lock(&self->feed);
+    rc = hp_digest_history(self->feed.d, points, top, &h);
+    hp_feeder_unlock(&self->feed);
     Py_END_ALLOW_THREADS
     if (rc != HP_DEC_OK) {
         return PyErr_NoMemory();
@@ -681,7 +611,7 @@ static PyObject *Digester_peak(DigesterObject *self, PyObject *unused) {
     uint64_t t;
     double b;
     lock_obj(self);
-    hp_digest_peak(self->d, &t, &b);
+    hp_digest_peak(self->feed.d, &t, &b);
     unlock_obj(self);
     return Py_BuildValue("(Kd)", (unsigned long long)t, b);
 }
@@ -746,9 +676,9 @@ static PyObject *Digester_window(DigesterObject *self, PyObject *args, PyObject 
     hp_dec_error_t err;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    rc = hp_digest_window(self->d, t0, t1, live_only, fd, &w, &err);
-    PyThread_release_lock(self->lock);
+    hp_feeder_lock(&self->feed);
+    rc = hp_digest_window(self->feed.d, t0, t1, live_only, fd, &w, &err);
+    hp_feeder_unlock(&self->feed);
     if (rc == HP_DEC_OK && !live_only) {
         /* growth = kept - dropped, stored in the dropped slot */
         hp_acc_t *k = w.m[HP_W_KEPT], *dr = w.m[HP_W_DROPPED];
@@ -790,9 +720,9 @@ static PyObject *Digester_dump(DigesterObject *self, PyObject *unused) {
     size_t len = 0;
     uint8_t *buf;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    buf = hp_digest_dump(self->d, &len, &err);
-    PyThread_release_lock(self->lock);
+    hp_feeder_lock(&self->feed);
+    buf = hp_digest_dump(self->feed.d, &len, &err);
+    hp_feeder_unlock(&self->feed);
     Py_END_ALLOW_THREADS
     if (buf == NULL) {
         return set_error(&err);
@@ -827,12 +757,10 @@ static PyObject *Digester_load(PyObject *cls, PyObject *arg) {
         Py_DECREF(self);
         return set_error(&err);
     }
-    self->d = d;
+    self->feed.d = d;
     hp_digest_info_t in;
     hp_digest_info(d, &in);
-    atomic_store(&self->consumed, in.offset);
-    atomic_store(&self->received, in.offset);
-    atomic_store(&self->target, in.offset);
+    hp_feeder_loaded(&self->feed, in.offset);
     return (PyObject *)self;
 }
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
-# Files that include Python.h: the two bindings, the frame walk (reads interpreter frames), the
-# hooks (PyMem_SetAllocator installs them) and the NumPy handler (NumPy's headers need Python.h;
-# it still imports NumPy's C API itself).
-PYTHON_ALLOWED = {"hp_module.c", "hp_frames.c", "hp_hooks.c", "hp_numpy.c",
-                  "digest/hp_digest_module.c"}
+# Files that include Python.h: the two bindings (the only users of the object API; hp_module.c
+# also finds NumPy's handler), the frame walk (reads the interpreter's frame structs) and the hooks
+# (the allocator API: PyMemAllocatorEx, PyMem_SetAllocator). The session, the sampled-event path,
+# interning, the writer and the NumPy wrapper are plain C.
+PYTHON_ALLOWED = {"hp_module.c", "hp_frames.c", "hp_hooks.c", "digest/hp_digest_module.c"}
 
 # A function definition starts at column 0 (code inside functions is indented).
 _DEFINITION = re.compile(r"^[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;{]*\)\s*\{", re.M)
@@ -103,7 +103,7 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycle({"a.c": {"b.c"}, "b.c": set()}) is None
 
 
-def test_only_the_bindings_frames_and_numpy_include_python() -> None:
+def test_only_the_bindings_frames_and_hooks_include_python() -> None:
     including = {str(p.relative_to(NATIVE)) for p in _engine_sources()
                  if re.search(r'#include\s*[<"]Python\.h[>"]', p.read_text(encoding="utf-8"))}
     assert including == PYTHON_ALLOWED
