@@ -50,7 +50,7 @@ from ._api import (
 )
 from .digest.profile import History, Profile, Window
 from .errors import HeapprofError, ProfileFormatError, ProfilerStateError
-from .digest.model import Frame, Snapshot, StackStat
+from .digest.model import Frame, Snapshot, StackStat, Statistic, StatisticDiff
 from .stats import SizeHistogram
 
 __version__ = "0.1.0"
@@ -67,6 +67,8 @@ __all__ = [
     "SizeHistogram",
     "Snapshot",
     "StackStat",
+    "Statistic",
+    "StatisticDiff",
     "Window",
     "current_path",
     "gather_stats",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal, NoReturn, Protocol, Sequence, TextIO, TypeVar, Union
 
 import heapprof_nb
-from heapprof_nb import Profile, Snapshot
+from heapprof_nb import Profile, Snapshot, Statistic
 from heapprof_nb._units import format_bytes
 
 __all__ = ["main"]
@@ -360,13 +360,29 @@ def _check_top(top: int) -> None:
         raise UsageError(f"--top must be at least 1, not {top}")
 
 
-def cmd_summary(args: argparse.Namespace, io: Streams) -> int:
-    selection = _selection(args)
+@dataclass(frozen=True)
+class SiteQuery:
+    """Which sites a command prints: how many, grouped how, with or without the machinery."""
+
+    top: int
+    key: Literal["lineno", "function"]
+    all_frames: bool = False
+
+    def statistics(self, snapshot: Snapshot) -> list[Statistic]:
+        return snapshot.statistics(self.key, all_frames=self.all_frames)
+
+
+def site_query(args: argparse.Namespace) -> SiteQuery:
     _check_top(args.top)
+    return SiteQuery(args.top, GROUPINGS[args.by], args.all_frames)
+
+
+def cmd_summary(args: argparse.Namespace, io: Streams) -> int:
+    selection, query = _selection(args), site_query(args)
     profile = open_profile(args.log, io.stderr)
     snapshot = select(profile, selection)
     print_summary(profile, args.log, io.stdout)
-    print_sites(snapshot, args.top, GROUPINGS[args.by], io.stdout, all_frames=args.all_frames)
+    print_sites(snapshot, query, io.stdout)
     return EXIT_OK
 
 
@@ -393,13 +409,9 @@ def _sampling(profile: Profile) -> str:
     return f"sampled every {format_bytes(profile.rate)} on average"
 
 
-def print_sites(
-    snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO, *,
-    all_frames: bool = False,
-) -> None:
-    """The ``top`` largest sites of ``snapshot``: bytes, error, share of the total, site."""
-    stats = snapshot.statistics(key, all_frames=all_frames)
-    total = snapshot.total
+def print_sites(snapshot: Snapshot, query: SiteQuery, out: TextIO) -> None:
+    """The ``query.top`` largest sites of ``snapshot``: bytes, error, share of the total, site."""
+    stats, total, top = query.statistics(snapshot), snapshot.total, query.top
     print(f"top {min(top, len(stats))} of {len(stats)} sites, {describe(snapshot)}", file=out)
     for stat in stats[:top]:
         share = stat.bytes / total * 100 if total else 0.0
@@ -418,21 +430,14 @@ def site_label(key: tuple[heapprof_nb.Frame, ...]) -> str:
 
 
 def cmd_table(args: argparse.Namespace, io: Streams) -> int:
-    selection = _selection(args)
-    _check_top(args.top)
-    profile = open_profile(args.log, io.stderr)
-    snapshot = select(profile, selection)
-    print_table(snapshot, args.top, GROUPINGS[args.by], io.stdout, all_frames=args.all_frames)
+    selection, query = _selection(args), site_query(args)
+    print_table(select(open_profile(args.log, io.stderr), selection), query, io.stdout)
     return EXIT_OK
 
 
-def print_table(
-    snapshot: Snapshot, top: int, key: Literal["lineno", "function"], out: TextIO, *,
-    all_frames: bool = False,
-) -> None:
+def print_table(snapshot: Snapshot, query: SiteQuery, out: TextIO) -> None:
     """pprof ``-top``-like rows: bytes, error, share, cumulative share, blocks, site."""
-    stats = snapshot.statistics(key, all_frames=all_frames)
-    total = snapshot.total
+    stats, total, top = query.statistics(snapshot), snapshot.total, query.top
     print(describe(snapshot), file=out)
     print(f"{'bytes':>11} {'± error':>11} {'share':>6} {'cum':>6} {'blocks':>10}  site", file=out)
     running = 0.0
@@ -486,7 +491,7 @@ def _wrote(output: str, snapshot: Snapshot, io: Streams) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, io: Streams) -> int:
-    _check_top(args.top)
+    query = site_query(args)
     logs: list[str] = args.logs
     if len(logs) > 2:
         raise UsageError(f"diff compares two logs or two parts of one log, not {len(logs)} logs")
@@ -499,8 +504,7 @@ def cmd_diff(args: argparse.Namespace, io: Streams) -> int:
     profile_b = profile_a if len(logs) == 1 else open_profile(logs[-1], io.stderr)
     snapshot_a = select(profile_a, before, option="--before")
     snapshot_b = select(profile_b, after, option="--after")
-    print_diff(snapshot_a, snapshot_b, (logs[0], logs[-1]), args.top, GROUPINGS[args.by],
-               io.stdout, all_frames=args.all_frames)
+    print_diff(snapshot_a, snapshot_b, (logs[0], logs[-1]), query, io.stdout)
     return EXIT_OK
 
 
@@ -516,27 +520,24 @@ def print_diff(
     before: Snapshot,
     after: Snapshot,
     logs: tuple[str, str],
-    top: int,
-    key: Literal["lineno", "function"],
+    query: SiteQuery,
     out: TextIO,
-    *,
-    all_frames: bool = False,
 ) -> None:
     """The sites that grew and shrank from ``before`` to ``after``, with their sampling error."""
-    errors = {s.key: s.error**2 for s in before.statistics(key, all_frames=all_frames)}
-    for stat in after.statistics(key, all_frames=all_frames):
+    errors = {s.key: s.error**2 for s in query.statistics(before)}
+    for stat in query.statistics(after):
         errors[stat.key] = errors.get(stat.key, 0.0) + stat.error**2
     change = after.total - before.total
     change_error = (before.error**2 + after.error**2) ** 0.5
     print(f"before: {logs[0]}, {describe(before)}", file=out)
     print(f"after:  {logs[1]}, {describe(after)}", file=out)
     print(f"change: {signed_bytes(change)} ± {format_bytes(change_error)}", file=out)
-    diffs = [d for d in after.compare_to(before, key, all_frames=all_frames) if d.bytes_diff != 0]
+    diffs = [d for d in after.compare_to(before, query.key, all_frames=query.all_frames) if d.bytes_diff != 0]
     grew = [d for d in diffs if d.bytes_diff > 0]
     shrank = [d for d in diffs if d.bytes_diff < 0]
     for heading, rows in (("grew", grew), ("shrank", shrank)):
         print(f"{heading}: {len(rows)} {'site' if len(rows) == 1 else 'sites'}", file=out)
-        for d in rows[:top]:
+        for d in rows[:query.top]:
             error = errors.get(d.key, 0.0) ** 0.5
             was = d.bytes - d.bytes_diff
             print(f"  {signed_bytes(d.bytes_diff):>12} ± {format_bytes(error):<10} "
