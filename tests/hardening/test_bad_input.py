@@ -232,7 +232,7 @@ ROWS: list[Row] = [
 # methods' bad input is tested in tests/unit/test_digest.py).
 NOT_ENTRY_POINTS = {"DEFAULT_MAX_FRAMES", "DEFAULT_RATE", "HeapprofError", "ProfileFormatError",
                     "ProfilerStateError", "Frame", "SizeHistogram", "Snapshot", "StackStat",
-                    "Profile", "History", "Window"}
+                    "Statistic", "StatisticDiff", "Profile", "History", "Window"}
 
 # Magic rows: (magic line, cell body or None, input class, the one stderr line).
 MAGIC_ROWS: list[tuple[str, str | None, str, str]] = [
